@@ -1,0 +1,57 @@
+//! Server-Sent Events for every hyper-based server.
+//!
+//! `tower-sse` turns any [`Stream`](futures_core::Stream) of typed events into a
+//! spec-exact `text/event-stream` body ([`EventStream`]), validates every field so
+//! that runtime data can never break the wire format, and ships a conformant
+//! incremental parser ([`parse`]) for clients and tests.
+//!
+//! ```
+//! use futures_util::stream;
+//! use http_body_util::BodyExt;
+//! use tower_sse::{Event, EventStream, EventType, IntoEvent};
+//!
+//! // Your own event type.
+//! #[derive(serde::Serialize)]
+//! struct Vote { yes: u32, no: u32 }
+//!
+//! impl IntoEvent for Vote {
+//!     fn into_event(self) -> Result<Event, tower_sse::Error> {
+//!         Event::new().event(EventType::from_static("tally")).json_data(&self)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
+//! let votes = stream::iter([Vote { yes: 1, no: 0 }, Vote { yes: 1, no: 1 }]);
+//! // A complete `http::Response` for hyper; with the `axum` feature an
+//! // `EventStream` is also an axum `IntoResponse`.
+//! let response = EventStream::new(votes).into_http_response();
+//! assert_eq!(response.headers()["content-type"], "text/event-stream");
+//!
+//! let body = response.into_body().collect().await?.to_bytes();
+//! let events = tower_sse::parse::parse_events(&body)?;
+//! assert_eq!(events[1].event_type, "tally");
+//! assert_eq!(events[1].data, r#"{"yes":1,"no":1}"#);
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! - `json` (default): [`Event::json_data`] and [`Json`].
+//! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
+
+mod body;
+mod error;
+mod event;
+mod field;
+mod into_event;
+pub mod parse;
+mod response;
+
+pub use body::EventStream;
+pub use error::{BoxError, Error, ErrorKind};
+pub use event::{EncodedEvent, Event};
+pub use field::{EventId, EventType};
+#[cfg(feature = "json")]
+pub use into_event::Json;
+pub use into_event::{EventItem, IntoEvent};
+pub use response::TEXT_EVENT_STREAM;
