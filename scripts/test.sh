@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test of tower-sse on a fresh machine: installs the system packages
+# the tests need, then runs the whole suite with every feature.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+# Enough file descriptors for the load and soak tests.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+
+cargo test --all-features --all-targets
+cargo test --all-features --doc
