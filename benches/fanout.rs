@@ -1,0 +1,576 @@
+//! Scenario 4: fan-out to many subscribers over loopback, tower-sse
+//! (encode once, share the bytes) against the usual axum pattern (tokio `broadcast` + axum `Sse`, one event
+//! built and encoded per subscriber).
+//!
+//! Run: `cargo bench --bench fanout`. Sizes come from the environment:
+//! `SSE_BENCH_SUBSCRIBERS` (default `1000,5000`), `SSE_BENCH_ROUNDS` (3),
+//! `SSE_BENCH_RATE` (paced events per second, 20), `SSE_BENCH_PACED_SECS` (10),
+//! `SSE_BENCH_BURST` (events published back to back, 256). Under
+//! `cargo test --all-targets` it smoke-runs 20 subscribers.
+//!
+//! The server (this process, a two-worker tokio runtime) accepts N SSE
+//! connections from a client process (this binary again, started with
+//! `--client` through `sh -c 'ulimit -n …'`), then:
+//!
+//! 1. **paced**: publishes `rate` events per second for `paced_secs`, each
+//!    carrying its publish time (ns since the Unix epoch); the client records
+//!    publish-to-receive latency per delivery: p50 / p99;
+//! 2. **burst**: publishes `burst` events back to back; deliveries per second
+//!    is `N * burst` over the time from the first publish to the last
+//!    delivery. Both rings hold 1024 events, so no subscriber lags.
+//!
+//! Then it ends every stream (dropping the last `Sender`), the
+//! client reads every connection to EOF and prints its figures on one line.
+//! Server and client share the machine's cores.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::response::sse::{Event as AxumEvent, Sse};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use futures_util::{stream, StreamExt};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::broadcast;
+use tower_sse::{EncodedEvent, Event, EventStream, EventType, IntoEvent};
+
+use support::{median, paired_ratio, print_ratio, si, Mode, Series};
+
+const RING: usize = 1024;
+
+/// A chat message carrying its publish time; its JSON is ~120 bytes.
+#[derive(Debug, Clone, Serialize)]
+struct Tick {
+    seq: u64,
+    user: String,
+    room: String,
+    message: String,
+    sent_ns: u64,
+}
+
+const CHAT: EventType = EventType::from_static("chat");
+
+impl IntoEvent for Tick {
+    fn into_event(self) -> Result<Event, tower_sse::Error> {
+        Event::new().event(CHAT).id(self.seq).json_data(&self)
+    }
+}
+
+fn tick(seq: u64) -> Tick {
+    Tick {
+        seq,
+        user: format!("user-{:04}", seq % 1000),
+        room: "general".to_owned(),
+        message: "deploy of build 4312 finished green".to_owned(),
+        sent_ns: now_ns(),
+    }
+}
+
+fn now_ns() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contender {
+    TowerSse,
+    Axum,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Self::TowerSse => "tower-sse encode-once stream",
+            Self::Axum => "tokio broadcast + axum Sse",
+        }
+    }
+}
+
+/// The publishing side of one contender.
+enum Publisher {
+    /// tower-sse: events encoded once, shared as `EncodedEvent`.
+    Encoded(broadcast::Sender<EncodedEvent>),
+    /// The usual axum pattern: app values, encoded per subscriber.
+    Broadcast(broadcast::Sender<Tick>),
+}
+
+impl Publisher {
+    fn subscribers(&self) -> usize {
+        match self {
+            Self::Encoded(tx) => tx.receiver_count(),
+            Self::Broadcast(tx) => tx.receiver_count(),
+        }
+    }
+
+    fn publish(&self, tick: Tick) {
+        match self {
+            Self::Encoded(tx) => {
+                let _ = tx.send(tick.into_event().expect("event").encode());
+            }
+            Self::Broadcast(tx) => {
+                let _ = tx.send(tick);
+            }
+        }
+    }
+
+    /// Ends every subscriber's stream.
+    fn close(self) {
+        match self {
+            Self::Encoded(tx) => drop(tx),
+            Self::Broadcast(tx) => drop(tx),
+        }
+    }
+}
+
+/// The tower-sse server: every event is encoded once at publish and shared
+/// (one `Bytes` clone per subscriber) through a `broadcast` ring into each
+/// subscriber's `EventStream`.
+///
+/// This is the encode-once core of the channel `Hub` (which adds ids, replay
+/// and the slow-consumer policy); once `Hub` is on main this function becomes
+/// `EventStream::new(hub.subscribe(TOPIC))` over a `HubConfig::new().buffer(RING)` hub.
+fn tower_sse_app() -> (Router, Publisher) {
+    let (tx, _) = broadcast::channel::<EncodedEvent>(RING);
+    let app = Router::new()
+        .route(
+            "/events",
+            get(
+                |State(weak): State<broadcast::WeakSender<EncodedEvent>>| async move {
+                    let Some(tx) = weak.upgrade() else {
+                        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    };
+                    let rx = tx.subscribe();
+                    drop(tx);
+                    // What `IntoResponse for EventStream` (feature `axum`) does.
+                    EventStream::new(receive(rx))
+                        .into_http_response()
+                        .map(axum::body::Body::new)
+                },
+            ),
+        )
+        .with_state(tx.downgrade());
+    (app, Publisher::Encoded(tx))
+}
+
+/// The values of a `broadcast` receiver as a stream, skipping lagged ones
+/// and ending when every sender is gone.
+fn receive<T>(rx: broadcast::Receiver<T>) -> impl futures_util::Stream<Item = T>
+where
+    T: Clone,
+{
+    stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(value) => return Some((value, rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+/// The usual axum server: a `broadcast` channel of app values, and per
+/// subscriber a stream that builds and encodes an axum `Event` for each.
+/// The router holds a weak sender, so dropping the publisher's ends the streams.
+fn axum_app() -> (Router, Publisher) {
+    let (tx, _) = broadcast::channel::<Tick>(RING);
+    let app = Router::new()
+        .route(
+            "/events",
+            get(
+                |State(weak): State<broadcast::WeakSender<Tick>>| async move {
+                    let Some(tx) = weak.upgrade() else {
+                        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    };
+                    let rx = tx.subscribe();
+                    drop(tx);
+                    let events = receive(rx).map(|tick| {
+                        AxumEvent::default()
+                            .event("chat")
+                            .id(tick.seq.to_string())
+                            .json_data(&tick)
+                    });
+                    Sse::new(events).into_response()
+                },
+            ),
+        )
+        .with_state(tx.downgrade());
+    (app, Publisher::Broadcast(tx))
+}
+
+/// Sizes of one run.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    subscribers: usize,
+    rate: usize,
+    paced: usize,
+    burst: usize,
+}
+
+/// What the client process measured.
+#[derive(Debug, Default, Clone)]
+struct ClientReport {
+    paced_deliveries: usize,
+    paced_p50_us: f64,
+    paced_p99_us: f64,
+    burst_deliveries: usize,
+    burst_per_sec: f64,
+    burst_p50_us: f64,
+    burst_p99_us: f64,
+}
+
+impl ClientReport {
+    fn to_line(&self) -> String {
+        format!(
+            "RESULT {} {} {} {} {} {} {}",
+            self.paced_deliveries,
+            self.paced_p50_us,
+            self.paced_p99_us,
+            self.burst_deliveries,
+            self.burst_per_sec,
+            self.burst_p50_us,
+            self.burst_p99_us
+        )
+    }
+
+    fn from_line(line: &str) -> Option<Self> {
+        let mut f = line.strip_prefix("RESULT ")?.split(' ');
+        let mut next = || f.next()?.parse::<f64>().ok();
+        Some(Self {
+            paced_deliveries: next()? as usize,
+            paced_p50_us: next()?,
+            paced_p99_us: next()?,
+            burst_deliveries: next()? as usize,
+            burst_per_sec: next()?,
+            burst_p50_us: next()?,
+            burst_p99_us: next()?,
+        })
+    }
+}
+
+/// Starts the client process for `plan` against `port`.
+fn spawn_client(port: u16, plan: Plan) -> Child {
+    let exe = std::env::current_exe().expect("current exe");
+    let script = r#"ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@""#;
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(exe)
+        .arg("--client")
+        .args([
+            port.to_string(),
+            plan.subscribers.to_string(),
+            plan.paced.to_string(),
+            plan.burst.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn client")
+}
+
+/// One run: serve `contender` to a fresh client process and return its report.
+async fn run(contender: Contender, plan: Plan) -> ClientReport {
+    let (app, publisher) = match contender {
+        Contender::TowerSse => tower_sse_app(),
+        Contender::Axum => axum_app(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut child = spawn_client(port, plan);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while publisher.subscribers() < plan.subscribers {
+        assert!(Instant::now() < deadline, "clients did not connect in time");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("client exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut interval = tokio::time::interval(Duration::from_secs(1) / plan.rate as u32);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for seq in 0..plan.paced {
+        interval.tick().await;
+        publisher.publish(tick(seq as u64));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for seq in plan.paced..plan.paced + plan.burst {
+        publisher.publish(tick(seq as u64));
+    }
+    publisher.close();
+
+    let report = tokio::task::spawn_blocking(move || {
+        let stdout = child.stdout.take().expect("piped");
+        let report = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| ClientReport::from_line(&line));
+        let status = child.wait().expect("client status");
+        assert!(status.success(), "client failed: {status}");
+        report.expect("client report")
+    })
+    .await
+    .unwrap();
+    server.abort();
+    let expected = plan.subscribers * plan.burst;
+    assert_eq!(
+        report.burst_deliveries,
+        expected,
+        "{} lost burst events",
+        contender.name()
+    );
+    assert_eq!(report.paced_deliveries, plan.subscribers * plan.paced);
+    report
+}
+
+// ---------------------------------------------------------------- client ----
+
+/// Per-connection figures: latencies (ns) of paced and burst deliveries, and
+/// the burst's first publish and last receive times.
+#[derive(Debug, Default)]
+struct ConnStats {
+    paced: Vec<u64>,
+    burst: Vec<u64>,
+    burst_first_sent: u64,
+    burst_last_recv: u64,
+}
+
+/// The digits after `key` in `text`, and the rest of `text` after them.
+fn number_after<'a>(text: &'a [u8], key: &[u8]) -> Option<(u64, &'a [u8])> {
+    let at = memchr::memmem::find(text, key)? + key.len();
+    let digits = text[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let value = std::str::from_utf8(&text[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()?;
+    Some((value, &text[at + digits..]))
+}
+
+/// Reads one SSE connection to EOF, recording every event's latency.
+async fn client_conn(
+    port: u16,
+    paced: u64,
+    connecting: Arc<tokio::sync::Semaphore>,
+) -> std::io::Result<ConnStats> {
+    let permit = connecting.acquire_owned().await.expect("open semaphore");
+    let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    sock.write_all(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut stats = ConnStats {
+        burst_first_sent: u64::MAX,
+        ..ConnStats::default()
+    };
+    let mut buf = vec![0_u8; 16 * 1024];
+    let mut pending: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut permit = Some(permit);
+    loop {
+        let read = sock.read(&mut buf).await?;
+        // The response head has arrived: let the next connection in.
+        permit.take();
+        if read == 0 {
+            return Ok(stats);
+        }
+        let recv = now_ns();
+        pending.extend_from_slice(&buf[..read]);
+        // Only whole events; the rest waits for the next read.
+        let Some(end) = memchr::memmem::rfind(&pending, b"\n\n") else {
+            continue;
+        };
+        let mut rest = &pending[..end];
+        while let Some((seq, after)) = number_after(rest, b"\"seq\":") {
+            let Some((sent, after)) = number_after(after, b"\"sent_ns\":") else {
+                break;
+            };
+            rest = after;
+            let latency = recv.saturating_sub(sent);
+            if seq < paced {
+                stats.paced.push(latency);
+            } else {
+                stats.burst.push(latency);
+                stats.burst_first_sent = stats.burst_first_sent.min(sent);
+                stats.burst_last_recv = stats.burst_last_recv.max(recv);
+            }
+        }
+        pending.drain(..end + 2);
+    }
+}
+
+fn percentile_us(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[at] as f64 / 1e3
+}
+
+/// `--client PORT N PACED BURST`: opens N connections, reads them to EOF and
+/// prints one `RESULT` line.
+fn client_main(args: &[String]) {
+    let arg = |i: usize| -> u64 { args[i].parse().expect("numeric client argument") };
+    let (port, n, paced, burst) = (arg(0) as u16, arg(1) as usize, arg(2), arg(3));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let conns = rt.block_on(async move {
+        let connecting = Arc::new(tokio::sync::Semaphore::new(128));
+        let tasks: Vec<_> = (0..n)
+            .map(|_| tokio::spawn(client_conn(port, paced, Arc::clone(&connecting))))
+            .collect();
+        let mut conns = Vec::with_capacity(n);
+        for task in tasks {
+            conns.push(task.await.expect("client task").expect("client io"));
+        }
+        conns
+    });
+    let mut paced_all: Vec<u64> = conns.iter().flat_map(|c| c.paced.iter().copied()).collect();
+    let mut burst_all: Vec<u64> = conns.iter().flat_map(|c| c.burst.iter().copied()).collect();
+    paced_all.sort_unstable();
+    burst_all.sort_unstable();
+    let first = conns.iter().map(|c| c.burst_first_sent).min().unwrap_or(0);
+    let last = conns.iter().map(|c| c.burst_last_recv).max().unwrap_or(0);
+    let span = Duration::from_nanos(last.saturating_sub(first).max(1));
+    let report = ClientReport {
+        paced_deliveries: paced_all.len(),
+        paced_p50_us: percentile_us(&paced_all, 0.50),
+        paced_p99_us: percentile_us(&paced_all, 0.99),
+        burst_deliveries: burst_all.len(),
+        burst_per_sec: burst_all.len() as f64 / span.as_secs_f64(),
+        burst_p50_us: percentile_us(&burst_all, 0.50),
+        burst_p99_us: percentile_us(&burst_all, 0.99),
+    };
+    debug_assert!(burst == 0 || report.burst_deliveries > 0);
+    println!("{}", report.to_line());
+}
+
+// ---------------------------------------------------------------- driver ----
+
+/// The soft limit on open files of this process, from `/proc/self/limits`.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--client") {
+        client_main(&args[at + 1..]);
+        return;
+    }
+    let mode = Mode::from_args();
+    let subscribers: Vec<usize> = match std::env::var("SSE_BENCH_SUBSCRIBERS") {
+        Ok(list) => list
+            .split(',')
+            .map(|s| s.trim().parse().expect("number"))
+            .collect(),
+        Err(_) if mode.full => vec![1_000, 5_000],
+        Err(_) => vec![20],
+    };
+    let rounds = mode.size("SSE_BENCH_ROUNDS", 3, 1);
+    let rate = mode.size("SSE_BENCH_RATE", 20, 100);
+    let paced_secs = mode.size("SSE_BENCH_PACED_SECS", 10, 1);
+    let burst = mode.size("SSE_BENCH_BURST", 256, 16);
+    assert!(burst <= RING / 2, "the burst must fit the rings");
+    let most = subscribers.iter().copied().max().unwrap_or(0);
+    if let Some(limit) = open_files_limit() {
+        assert!(
+            limit > most + 64,
+            "{most} subscribers need more open files than {limit}: run under `ulimit -n 20000`"
+        );
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "fanout: clients in a separate process over loopback; paced {rate}/s for {paced_secs} s, \
+         then a burst of {burst}; {rounds} interleaved rounds, {} mode",
+        if mode.full { "bench" } else { "smoke" }
+    );
+    println!();
+    let contenders = [Contender::TowerSse, Contender::Axum];
+    for &n in &subscribers {
+        let plan = Plan {
+            subscribers: n,
+            rate,
+            paced: rate * paced_secs,
+            burst,
+        };
+        let mut reports: Vec<Vec<ClientReport>> = vec![Vec::new(), Vec::new()];
+        for _ in 0..rounds {
+            for (i, &c) in contenders.iter().enumerate() {
+                reports[i].push(rt.block_on(run(c, plan)));
+            }
+        }
+        report(n, &contenders, &reports, mode.full);
+    }
+}
+
+fn report(n: usize, contenders: &[Contender], reports: &[Vec<ClientReport>], full: bool) {
+    let series = |i: usize, f: fn(&ClientReport) -> f64| {
+        let mut s = Series::new(contenders[i].name());
+        s.samples = reports[i].iter().map(f).collect();
+        s
+    };
+    println!("scenario 4: fan-out to {n} subscribers");
+    println!(
+        "  {:<28} {:>14} {:>12} {:>12} {:>12} {:>12}",
+        "contender (medians)", "burst deliv/s", "paced p50", "paced p99", "burst p50", "burst p99"
+    );
+    for (i, c) in contenders.iter().enumerate() {
+        let m = |f: fn(&ClientReport) -> f64| median(&series(i, f).samples);
+        println!(
+            "  {:<28} {:>14} {:>9.0} us {:>9.0} us {:>9.0} us {:>9.0} us",
+            c.name(),
+            si(m(|r| r.burst_per_sec)),
+            m(|r| r.paced_p50_us),
+            m(|r| r.paced_p99_us),
+            m(|r| r.burst_p50_us),
+            m(|r| r.burst_p99_us),
+        );
+    }
+    let deliveries = paired_ratio(
+        &series(0, |r| r.burst_per_sec),
+        &series(1, |r| r.burst_per_sec),
+    );
+    let p99 = paired_ratio(
+        &series(1, |r| r.paced_p99_us),
+        &series(0, |r| r.paced_p99_us),
+    );
+    let target = |t: f64| (full && n >= 5_000).then_some(t);
+    print_ratio(
+        "tower-sse / axum burst deliveries/s",
+        deliveries,
+        target(1.5),
+    );
+    print_ratio("axum / tower-sse paced p99 latency", p99, target(1.0));
+    let per_round = |f: fn(&ClientReport) -> f64, flip: bool| {
+        let ratios: Vec<String> = reports[0]
+            .iter()
+            .zip(&reports[1])
+            .map(|(t, a)| if flip { f(a) / f(t) } else { f(t) / f(a) })
+            .map(|r| format!("{r:.2}"))
+            .collect();
+        ratios.join(" ")
+    };
+    println!(
+        "  per round: deliveries/s ratio [{}], p99 ratio [{}]",
+        per_round(|r| r.burst_per_sec, false),
+        per_round(|r| r.paced_p99_us, true)
+    );
+    println!();
+}
