@@ -71,13 +71,13 @@ proptest! {
         if let Some(retry) = event.retry_duration() {
             expected.push(Item::Retry(retry));
         }
-        let mut message = MessageEvent::default();
-        message.data = normalise_breaks(event.data_str().unwrap());
-        message.event_type = match event.event_type() {
+        let event_type = match event.event_type() {
             Some(ty) if !ty.as_str().is_empty() => ty.to_string(),
             _ => "message".to_string(),
         };
-        message.last_event_id = event.event_id().map(ToString::to_string).unwrap_or_default();
+        let message = MessageEvent::new(normalise_breaks(event.data_str().unwrap()))
+            .with_event_type(event_type)
+            .with_last_event_id(event.event_id().map(ToString::to_string).unwrap_or_default());
         expected.push(Item::Event(message));
         prop_assert_eq!(items, expected);
     }
