@@ -40,6 +40,7 @@
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
 
 mod body;
+mod channel;
 mod error;
 mod event;
 mod field;
@@ -48,6 +49,7 @@ pub mod parse;
 mod response;
 
 pub use body::EventStream;
+pub use channel::{Hub, HubConfig, SlowConsumer, Subscription, GAP_EVENT_TYPE};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{EncodedEvent, Event};
 pub use field::{EventId, EventType};
