@@ -420,6 +420,13 @@ impl Hub {
     }
 }
 
+#[cfg(test)]
+impl Hub {
+    pub(crate) fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.inner.topics().get(name).cloned()
+    }
+}
+
 impl Default for Hub {
     fn default() -> Self {
         Self::new()

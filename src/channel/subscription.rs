@@ -114,11 +114,11 @@ impl Subscription {
     /// for _ in 0..10 {
     ///     hub.publish("t", "x")?;
     /// }
-    /// assert_eq!(sub.buffered(), 4);
+    /// assert_eq!(sub.backlog(), 4);
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
     #[must_use]
-    pub fn buffered(&self) -> usize {
+    pub fn backlog(&self) -> usize {
         let live = self.live.as_ref().map_or(0, |live| {
             let capacity = self.guard.hub.config.buffer_len();
             live.len().min(capacity)
@@ -209,5 +209,90 @@ impl fmt::Debug for Subscription {
             .field("policy", &self.policy)
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::{Event, Hub, HubConfig};
+
+    fn wire(event: &EncodedEvent) -> &str {
+        std::str::from_utf8(event.as_bytes()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn live_events_already_replayed_are_skipped_at_the_seam() {
+        let hub = Hub::new();
+        for word in ["a", "b", "c"] {
+            hub.publish("t", word).unwrap();
+        }
+        let mut sub = hub.subscribe_from("t", Some("1"));
+        // A backend whose cut is not atomic delivers an already replayed event live.
+        let topic = hub.topic("t").unwrap();
+        topic.fanout.deliver(3, Event::new().id(3_u64).data("c").encode());
+        hub.publish("t", "d").unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(wire(&sub.next().await.unwrap()).to_owned());
+        }
+        assert_eq!(seen, ["id: 2\ndata: b\n\n", "id: 3\ndata: c\n\n", "id: 4\ndata: d\n\n"]);
+        assert_eq!(sub.backlog(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_gets_a_gap_then_the_buffered_events() {
+        let hub = HubConfig::new()
+            .buffer(4)
+            .slow_consumer(SlowConsumer::SkipWithGap)
+            .build();
+        let mut sub = hub.subscribe("t");
+        for n in 0..10 {
+            hub.publish("t", format!("{n}")).unwrap();
+        }
+        assert_eq!(sub.backlog(), 4);
+        let gap = sub.next().await.unwrap();
+        assert_eq!(wire(&gap), "event: sse-gap\nid: 7\ndata: lagged\n\n");
+        for id in 7..=10 {
+            let event = sub.next().await.unwrap();
+            assert!(wire(&event).starts_with(&format!("id: {id}\n")), "{}", wire(&event));
+        }
+        hub.publish("t", "next").unwrap();
+        assert_eq!(wire(&sub.next().await.unwrap()), "id: 11\ndata: next\n\n");
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_disconnected_by_default() {
+        let hub = HubConfig::new().buffer(2).build();
+        let mut sub = hub.subscribe("t");
+        for _ in 0..3 {
+            hub.publish("t", "x").unwrap();
+        }
+        assert!(sub.next().await.is_none());
+        assert!(sub.next().await.is_none());
+        assert_eq!(sub.backlog(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_subscription_is_woken_by_a_publish() {
+        let hub = Hub::new();
+        let mut sub = hub.subscribe("t");
+        let publisher = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                hub.publish("t", "late").unwrap();
+            })
+        };
+        assert_eq!(wire(&sub.next().await.unwrap()), "id: 1\ndata: late\n\n");
+        publisher.await.unwrap();
+    }
+
+    #[test]
+    fn subscription_is_send_sync_unpin() {
+        fn assert<T: Send + Sync + Unpin + 'static>() {}
+        assert::<Subscription>();
     }
 }
