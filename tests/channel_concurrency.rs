@@ -17,7 +17,11 @@ fn parse(event: &tower_sse::EncodedEvent) -> (u64, usize, usize) {
     let text = std::str::from_utf8(event.as_bytes()).unwrap();
     let (id, data) = text.trim_end().split_once('\n').unwrap();
     let id = id.strip_prefix("id: ").unwrap().parse().unwrap();
-    let (p, i) = data.strip_prefix("data: ").unwrap().split_once(':').unwrap();
+    let (p, i) = data
+        .strip_prefix("data: ")
+        .unwrap()
+        .split_once(':')
+        .unwrap();
     (id, p.parse().unwrap(), i.parse().unwrap())
 }
 
@@ -33,7 +37,10 @@ async fn read_all(mut sub: tower_sse::Subscription) -> Vec<(u64, usize, usize)> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_subscriber_sees_every_event_of_its_topic_once_in_order() {
     // Buffer and history cover a whole topic, so no subscriber may lag.
-    let hub: Hub = HubConfig::new().history(PER_TOPIC).buffer(PER_TOPIC).build();
+    let hub: Hub = HubConfig::new()
+        .history(PER_TOPIC)
+        .buffer(PER_TOPIC)
+        .build();
     let topic = |n: usize| format!("topic-{}", n % TOPICS);
 
     // Half subscribe before publishing starts, half join mid-stream from "0"
@@ -71,7 +78,10 @@ async fn every_subscriber_sees_every_event_of_its_topic_once_in_order() {
         let seen = reader.await.unwrap();
         assert_eq!(seen.len(), PER_TOPIC);
         // Ids strictly increase: no duplicate, no reordering.
-        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "topic {t} out of order");
+        assert!(
+            seen.windows(2).all(|w| w[0].0 < w[1].0),
+            "topic {t} out of order"
+        );
         // Each publisher's events arrive complete and in its order.
         let mut next = HashMap::new();
         for &(_, p, i) in &seen {

@@ -112,7 +112,10 @@ async fn a_reconnecting_client_receives_exactly_the_missed_events() {
         hub.publish("room", format!("m{n}")).unwrap();
     }
     for n in 1..=3 {
-        assert_eq!(client.next_event().await, format!("id: {n}\ndata: m{n}\n\n"));
+        assert_eq!(
+            client.next_event().await,
+            format!("id: {n}\ndata: m{n}\n\n")
+        );
     }
 
     client.disconnect();
@@ -124,7 +127,10 @@ async fn a_reconnecting_client_receives_exactly_the_missed_events() {
 
     let mut client = Client::connect(addr, Some("3")).await;
     for n in 4..=6 {
-        assert_eq!(client.next_event().await, format!("id: {n}\ndata: m{n}\n\n"));
+        assert_eq!(
+            client.next_event().await,
+            format!("id: {n}\ndata: m{n}\n\n")
+        );
     }
     hub.publish("room", "m7").unwrap();
     assert_eq!(client.next_event().await, "id: 7\ndata: m7\n\n");

@@ -2,9 +2,7 @@
 
 use futures_util::{FutureExt, StreamExt};
 use http_body_util::BodyExt;
-use tower_sse::{
-    Event, EventStream, Hub, HubConfig, SlowConsumer, Subscription, GAP_EVENT_TYPE,
-};
+use tower_sse::{Event, EventStream, Hub, HubConfig, SlowConsumer, Subscription, GAP_EVENT_TYPE};
 
 fn wire(event: &tower_sse::EncodedEvent) -> String {
     String::from_utf8(event.as_bytes().to_vec()).unwrap()
@@ -47,7 +45,11 @@ async fn ids_increase_per_topic_and_app_ids_are_replayable() {
     let mut sub = hub.subscribe_from("a", Some("1"));
     assert_eq!(
         drain(&mut sub),
-        ["id: 3\ndata: 3\n\n", "id: msg-x\ndata: mine\n\n", "id: 5\ndata: after\n\n"]
+        [
+            "id: 3\ndata: 3\n\n",
+            "id: msg-x\ndata: mine\n\n",
+            "id: 5\ndata: after\n\n"
+        ]
     );
 }
 
@@ -59,7 +61,10 @@ async fn replay_continues_live_without_a_duplicate() {
     }
     let mut sub = hub.subscribe_from("t", Some("2"));
     hub.publish("t", "d").unwrap();
-    assert_eq!(drain(&mut sub), ["id: 3\ndata: c\n\n", "id: 4\ndata: d\n\n"]);
+    assert_eq!(
+        drain(&mut sub),
+        ["id: 3\ndata: c\n\n", "id: 4\ndata: d\n\n"]
+    );
 }
 
 #[tokio::test]
@@ -68,14 +73,20 @@ async fn zero_replays_the_whole_history_of_a_young_topic() {
     hub.publish("t", "a").unwrap();
     hub.publish("t", "b").unwrap();
     let mut sub = hub.subscribe_from("t", Some("0"));
-    assert_eq!(drain(&mut sub), ["id: 1\ndata: a\n\n", "id: 2\ndata: b\n\n"]);
+    assert_eq!(
+        drain(&mut sub),
+        ["id: 1\ndata: a\n\n", "id: 2\ndata: b\n\n"]
+    );
 }
 
 #[tokio::test]
 async fn an_id_from_before_a_restart_gets_a_gap_that_resumes_correctly() {
     let hub = Hub::new();
     let mut sub = hub.subscribe_from("t", Some("57"));
-    assert_eq!(drain(&mut sub), ["event: sse-gap\nid: 0\ndata: unknown-id\n\n"]);
+    assert_eq!(
+        drain(&mut sub),
+        ["event: sse-gap\nid: 0\ndata: unknown-id\n\n"]
+    );
     hub.publish("t", "a").unwrap();
     assert_eq!(drain(&mut sub), ["id: 1\ndata: a\n\n"]);
     // Reconnecting with the gap's id misses nothing.
@@ -94,7 +105,10 @@ async fn an_expired_id_gets_a_gap_then_only_new_events() {
     hub.publish("t", "6").unwrap();
     assert_eq!(
         drain(&mut sub),
-        ["event: sse-gap\nid: 5\ndata: unknown-id\n\n", "id: 6\ndata: 6\n\n"]
+        [
+            "event: sse-gap\nid: 5\ndata: unknown-id\n\n",
+            "id: 6\ndata: 6\n\n"
+        ]
     );
 }
 
@@ -108,7 +122,10 @@ async fn history_older_than_max_age_is_not_replayed() {
     hub.publish("t", "new").unwrap();
     tokio::time::advance(std::time::Duration::from_secs(20)).await;
     let mut first = hub.subscribe_from("t", Some("0"));
-    assert_eq!(drain(&mut first), ["event: sse-gap\nid: 2\ndata: unknown-id\n\n"]);
+    assert_eq!(
+        drain(&mut first),
+        ["event: sse-gap\nid: 2\ndata: unknown-id\n\n"]
+    );
     let mut second = hub.subscribe_from("t", Some("1"));
     assert_eq!(drain(&mut second), ["id: 2\ndata: new\n\n"]);
     drop((first, second));
@@ -146,7 +163,10 @@ async fn close_ends_every_stream_after_buffered_events() {
     let mut b = hub.subscribe("b");
     hub.publish("a", "last").unwrap();
     hub.close();
-    assert_eq!(a.next().await.unwrap().as_bytes(), &b"id: 1\ndata: last\n\n"[..]);
+    assert_eq!(
+        a.next().await.unwrap().as_bytes(),
+        &b"id: 1\ndata: last\n\n"[..]
+    );
     assert!(a.next().await.is_none());
     assert!(b.next().await.is_none());
     assert!(hub.subscribe_from("a", Some("0")).next().await.is_none());
@@ -216,7 +236,10 @@ async fn a_stuck_subscriber_skips_with_a_gap_and_others_get_everything() {
     assert_eq!(seen, 100);
     let events = drain(&mut stuck);
     assert_eq!(events[0], "event: sse-gap\nid: 93\ndata: lagged\n\n");
-    let ids: Vec<_> = events[1..].iter().map(|e| e.lines().next().unwrap().to_owned()).collect();
+    let ids: Vec<_> = events[1..]
+        .iter()
+        .map(|e| e.lines().next().unwrap().to_owned())
+        .collect();
     let expected: Vec<_> = (93..=100).map(|n| format!("id: {n}")).collect();
     assert_eq!(ids, expected);
 }

@@ -61,7 +61,9 @@ async fn stuck_subscribers_hold_at_most_the_buffer_and_the_policy_applies() {
                 let newest = EVENTS as u64;
                 for id in newest - BUFFER as u64 + 1..=newest {
                     let event = stuck[0].next().await.unwrap();
-                    assert!(event.as_bytes().starts_with(format!("id: {id}\n").as_bytes()));
+                    assert!(event
+                        .as_bytes()
+                        .starts_with(format!("id: {id}\n").as_bytes()));
                 }
                 hub.publish("t", "live").unwrap();
                 let event = stuck[0].next().await.unwrap();

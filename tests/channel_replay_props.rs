@@ -11,11 +11,19 @@ const TOPICS: [&str; 2] = ["a", "b"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Publish { topic: usize },
+    Publish {
+        topic: usize,
+    },
     /// Resume from the `back`-th newest event of the topic (or "0" when
     /// there are fewer).
-    Subscribe { topic: usize, back: usize },
-    Read { sub: usize, max: usize },
+    Subscribe {
+        topic: usize,
+        back: usize,
+    },
+    Read {
+        sub: usize,
+        max: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {

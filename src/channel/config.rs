@@ -129,6 +129,7 @@ impl HubConfig {
     /// let hub = tower_sse::HubConfig::new().history(10).build();
     /// assert!(hub.topics().is_empty());
     /// ```
+    #[must_use]
     pub fn build(self) -> Hub {
         Hub::with_config(self)
     }

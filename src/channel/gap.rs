@@ -82,7 +82,10 @@ mod tests {
             &b"event: sse-gap\nid: 41\ndata: unknown-id\n\n"[..]
         );
         let event = gap_event(GapReason::Lagged, &EventId::from(7_u64));
-        assert_eq!(event.as_bytes(), &b"event: sse-gap\nid: 7\ndata: lagged\n\n"[..]);
+        assert_eq!(
+            event.as_bytes(),
+            &b"event: sse-gap\nid: 7\ndata: lagged\n\n"[..]
+        );
     }
 
     #[test]

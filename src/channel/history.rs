@@ -76,7 +76,12 @@ impl History {
         if self.entries.len() == self.capacity {
             self.evict_oldest();
         }
-        self.entries.push_back(Stored { seq, id, event, at: now });
+        self.entries.push_back(Stored {
+            seq,
+            id,
+            event,
+            at: now,
+        });
     }
 
     fn evict_oldest(&mut self) {
@@ -115,7 +120,11 @@ impl History {
             None => None,
         };
         let events = match start {
-            Some(start) => self.entries.range(start..).map(|e| e.event.clone()).collect(),
+            Some(start) => self
+                .entries
+                .range(start..)
+                .map(|e| e.event.clone())
+                .collect(),
             None => VecDeque::from([gap_event(GapReason::UnknownId, newest_id)]),
         };
         Replay {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::config::HubConfig;
 use super::history::Replay;
 use super::subscription::Subscription;
-use super::topic::Topic;
+use super::topic::{Published, Topic};
 use crate::error::{Error, ErrorKind};
 use crate::field::EventId;
 use crate::into_event::IntoEvent;
@@ -86,7 +86,9 @@ impl HubInner {
     /// subscribers nor history. Lock order: topics, then the topic's log.
     pub(crate) fn reclaim_topic(&self, key: &str, topic: &Arc<Topic>) {
         let mut topics = self.topics();
-        let Some(current) = topics.get(key) else { return };
+        let Some(current) = topics.get(key) else {
+            return;
+        };
         if !Arc::ptr_eq(current, topic) {
             return;
         }
@@ -147,7 +149,6 @@ impl Hub {
     /// let hub = tower_sse::Hub::new();
     /// assert_eq!(hub.config().buffer_len(), 256);
     /// ```
-    #[must_use]
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
     }
@@ -211,8 +212,8 @@ impl Hub {
                 }
             };
             match topic.publish(&inner.seq, event) {
-                Ok(result) => return result,
-                Err(returned) => event = returned,
+                Published::Done(result) => return result,
+                Published::Reclaimed(returned) => event = returned,
             }
         }
     }
@@ -256,8 +257,9 @@ impl Hub {
     /// let mut sub = hub.subscribe_from("t", Some("2"));
     /// assert_eq!(sub.next().await.unwrap().as_bytes(), &b"id: 3\ndata: c\n\n"[..]);
     ///
-    /// // Event 1 fell out of the history: a gap, with the id to resume from.
-    /// let mut sub = hub.subscribe_from("t", Some("1"));
+    /// // Event 1 fell out of the history, so resuming after 0 cannot be
+    /// // exact: a gap event, with the id that state reloaded now covers.
+    /// let mut sub = hub.subscribe_from("t", Some("0"));
     /// assert_eq!(
     ///     sub.next().await.unwrap().as_bytes(),
     ///     &b"event: sse-gap\nid: 3\ndata: unknown-id\n\n"[..],

@@ -232,13 +232,22 @@ mod tests {
         let mut sub = hub.subscribe_from("t", Some("1"));
         // A backend whose cut is not atomic delivers an already replayed event live.
         let topic = hub.topic("t").unwrap();
-        topic.fanout.deliver(3, Event::new().id(3_u64).data("c").encode());
+        topic
+            .fanout
+            .deliver(3, Event::new().id(3_u64).data("c").encode());
         hub.publish("t", "d").unwrap();
         let mut seen = Vec::new();
         for _ in 0..3 {
             seen.push(wire(&sub.next().await.unwrap()).to_owned());
         }
-        assert_eq!(seen, ["id: 2\ndata: b\n\n", "id: 3\ndata: c\n\n", "id: 4\ndata: d\n\n"]);
+        assert_eq!(
+            seen,
+            [
+                "id: 2\ndata: b\n\n",
+                "id: 3\ndata: c\n\n",
+                "id: 4\ndata: d\n\n"
+            ]
+        );
         assert_eq!(sub.backlog(), 0);
     }
 
@@ -257,7 +266,11 @@ mod tests {
         assert_eq!(wire(&gap), "event: sse-gap\nid: 7\ndata: lagged\n\n");
         for id in 7..=10 {
             let event = sub.next().await.unwrap();
-            assert!(wire(&event).starts_with(&format!("id: {id}\n")), "{}", wire(&event));
+            assert!(
+                wire(&event).starts_with(&format!("id: {id}\n")),
+                "{}",
+                wire(&event)
+            );
         }
         hub.publish("t", "next").unwrap();
         assert_eq!(wire(&sub.next().await.unwrap()), "id: 11\ndata: next\n\n");

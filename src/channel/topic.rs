@@ -13,6 +13,25 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{EncodedEvent, Event};
 use crate::field::EventId;
 
+/// The outcome of [`Topic::publish`].
+#[derive(Debug)]
+pub(crate) enum Published {
+    /// Published (or failed for good).
+    Done(Result<EventId, Error>),
+    /// The topic was reclaimed meanwhile: retry with the event on its successor.
+    Reclaimed(Event),
+}
+
+impl Published {
+    #[cfg(test)]
+    fn id(self) -> EventId {
+        match self {
+            Self::Done(Ok(id)) => id,
+            other => panic!("not published: {other:?}"),
+        }
+    }
+}
+
 /// A topic of a [`Hub`](super::Hub).
 #[derive(Debug)]
 pub(crate) struct Topic {
@@ -50,11 +69,7 @@ impl Topic {
     ///
     /// Hands the event back when the topic was reclaimed meanwhile (the caller
     /// retries on the topic that replaced it).
-    pub(crate) fn publish(
-        &self,
-        seq: &AtomicU64,
-        event: Event,
-    ) -> Result<Result<EventId, Error>, Event> {
+    pub(crate) fn publish(&self, seq: &AtomicU64, event: Event) -> Published {
         // Events with their own id are encoded before taking the lock.
         let own = event
             .event_id()
@@ -62,7 +77,7 @@ impl Topic {
             .map(|id| (id.clone(), event.encode()));
         let mut log = self.log();
         if log.reclaimed {
-            return Err(event);
+            return Published::Reclaimed(event);
         }
         let next = seq.fetch_add(1, Ordering::Relaxed) + 1;
         let (id, encoded): (EventId, EncodedEvent) = match own {
@@ -75,11 +90,11 @@ impl Topic {
         let now = Instant::now();
         log.history.prune(now);
         log.history.push(next, id.clone(), encoded.clone(), now);
-        if self.fanout.deliver(next, encoded) {
-            Ok(Ok(id))
+        Published::Done(if self.fanout.deliver(next, encoded) {
+            Ok(id)
         } else {
-            Ok(Err(Error::new(ErrorKind::Closed)))
-        }
+            Err(Error::new(ErrorKind::Closed))
+        })
     }
 
     /// Takes the live receiver first, then reads the history after
@@ -109,11 +124,11 @@ mod tests {
         let seq = AtomicU64::new(0);
         let (mut rx, _) = topic.subscribe(None);
         let rx = rx.as_mut().unwrap();
-        assert_eq!(topic.publish(&seq, Event::new().data("a")).unwrap().unwrap(), "1");
+        assert_eq!(topic.publish(&seq, Event::new().data("a")).id(), "1");
         let own = Event::new().try_id("m-9").unwrap().data("b");
-        assert_eq!(topic.publish(&seq, own).unwrap().unwrap(), "m-9");
+        assert_eq!(topic.publish(&seq, own).id(), "m-9");
         let empty = Event::new().try_id("").unwrap().data("c");
-        assert_eq!(topic.publish(&seq, empty).unwrap().unwrap(), "3");
+        assert_eq!(topic.publish(&seq, empty).id(), "3");
         let wire: Vec<_> = (0..3).map(|_| rx.try_recv().unwrap().event).collect();
         assert_eq!(wire[0].as_bytes(), &b"id: 1\ndata: a\n\n"[..]);
         assert_eq!(wire[1].as_bytes(), &b"id: m-9\ndata: b\n\n"[..]);
@@ -126,7 +141,7 @@ mod tests {
         let seq = AtomicU64::new(0);
         for id in ["x", "y", "z"] {
             let event = Event::new().try_id(id).unwrap().data(id);
-            topic.publish(&seq, event).unwrap().unwrap();
+            topic.publish(&seq, event).id();
         }
         let (_, replay) = topic.subscribe(Some("x"));
         assert_eq!(replay.events.len(), 2);
