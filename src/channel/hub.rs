@@ -64,7 +64,7 @@ const SWEEP_EVERY: usize = 1024;
 /// ```
 #[derive(Clone)]
 pub struct Hub {
-    inner: Arc<HubInner>,
+    pub(super) inner: Arc<HubInner>,
 }
 
 pub(crate) struct HubInner {
@@ -77,7 +77,7 @@ pub(crate) struct HubInner {
 }
 
 impl HubInner {
-    fn topics(&self) -> MutexGuard<'_, HashMap<TopicKey, Arc<Topic>>> {
+    pub(super) fn topics(&self) -> MutexGuard<'_, HashMap<TopicKey, Arc<Topic>>> {
         // Nothing that can panic runs under this lock; recover regardless.
         self.topics.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -98,7 +98,7 @@ impl HubInner {
     }
 
     /// Marks an idle topic reclaimed; call with the topics lock held.
-    fn try_retire(topic: &Topic) -> bool {
+    pub(super) fn try_retire(topic: &Topic) -> bool {
         let mut log = topic.log();
         log.history.prune(Instant::now());
         if topic.fanout.subscribers() == 0 && log.history.is_empty() {
@@ -291,78 +291,6 @@ impl Hub {
             topic.subscribe(last_event_id)
         };
         Subscription::new(Arc::clone(inner), key, topic, live, replay, policy)
-    }
-
-    /// How many subscriptions of `topic` are alive right now.
-    ///
-    /// ```
-    /// let hub = tower_sse::Hub::new();
-    /// let a = hub.subscribe("t");
-    /// let b = hub.subscribe("t");
-    /// assert_eq!(hub.subscribers("t"), 2);
-    /// drop(a);
-    /// assert_eq!(hub.subscribers("t"), 1);
-    /// assert_eq!(hub.subscribers("other"), 0);
-    /// ```
-    #[must_use]
-    pub fn subscribers(&self, topic: &str) -> usize {
-        self.inner
-            .topics()
-            .get(topic)
-            .map_or(0, |topic| topic.fanout.subscribers())
-    }
-
-    /// How many events the history of `topic` holds.
-    ///
-    /// ```
-    /// let hub = tower_sse::HubConfig::new().history(2).build();
-    /// for _ in 0..5 {
-    ///     hub.publish("t", "x")?;
-    /// }
-    /// assert_eq!(hub.history_len("t"), 2);
-    /// # Ok::<(), tower_sse::Error>(())
-    /// ```
-    #[must_use]
-    pub fn history_len(&self, topic: &str) -> usize {
-        self.inner
-            .topics()
-            .get(topic)
-            .map_or(0, |topic| topic.log().history.len())
-    }
-
-    /// The names of the topics the hub holds (with subscribers or history),
-    /// sorted.
-    ///
-    /// ```
-    /// let hub = tower_sse::HubConfig::new().history(0).build();
-    /// let sub = hub.subscribe("b");
-    /// hub.publish("a", "nobody listens, nothing kept")?;
-    /// assert_eq!(hub.topics(), ["b"]);
-    /// drop(sub);
-    /// assert!(hub.topics().is_empty());
-    /// # Ok::<(), tower_sse::Error>(())
-    /// ```
-    #[must_use]
-    pub fn topics(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.inner.topics().keys().map(|k| k.to_string()).collect();
-        names.sort_unstable();
-        names
-    }
-
-    /// Drops expired history and removes topics that have neither
-    /// subscribers nor history. The hub also does this as it goes (when a
-    /// subscriber leaves, and every 1024 publishes when history has an age limit).
-    ///
-    /// ```
-    /// let hub = tower_sse::Hub::new();
-    /// drop(hub.subscribe("t"));
-    /// hub.reclaim();
-    /// assert!(hub.topics().is_empty());
-    /// ```
-    pub fn reclaim(&self) {
-        self.inner
-            .topics()
-            .retain(|_, topic| !HubInner::try_retire(topic));
     }
 
     /// Ends every subscription of `topic` (after the events it has buffered)

@@ -67,6 +67,7 @@ mod fanout;
 mod gap;
 mod history;
 mod hub;
+mod inspect;
 mod subscription;
 mod topic;
 
