@@ -32,6 +32,8 @@ pub enum ErrorKind {
     Body,
     /// The parser would have had to buffer more than its limit.
     BufferFull,
+    /// The [`Hub`](crate::Hub) was closed.
+    Closed,
 }
 
 impl Error {
@@ -91,6 +93,7 @@ impl fmt::Display for Error {
             ErrorKind::Stream => "event stream failed",
             ErrorKind::Body => "failed to read the response body",
             ErrorKind::BufferFull => "event stream parser exceeded its buffer limit",
+            ErrorKind::Closed => "the hub is closed",
         };
         match &self.source {
             Some(source) => write!(f, "{msg}: {source}"),
