@@ -32,6 +32,8 @@ pub enum ErrorKind {
     Body,
     /// The parser would have had to buffer more than its limit.
     BufferFull,
+    /// The [`Hub`](crate::Hub) was closed.
+    Closed,
 }
 
 impl Error {
@@ -80,7 +82,9 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let msg = match self.kind {
-            ErrorKind::InvalidEventType => "event type must not contain a carriage return or line feed",
+            ErrorKind::InvalidEventType => {
+                "event type must not contain a carriage return or line feed"
+            }
             ErrorKind::InvalidEventId => {
                 "event id must not contain a carriage return, line feed or NUL"
             }
@@ -89,6 +93,7 @@ impl fmt::Display for Error {
             ErrorKind::Stream => "event stream failed",
             ErrorKind::Body => "failed to read the response body",
             ErrorKind::BufferFull => "event stream parser exceeded its buffer limit",
+            ErrorKind::Closed => "the hub is closed",
         };
         match &self.source {
             Some(source) => write!(f, "{msg}: {source}"),

@@ -44,6 +44,7 @@
 mod readme {}
 
 mod body;
+mod channel;
 mod error;
 mod event;
 mod field;
@@ -52,6 +53,7 @@ pub mod parse;
 mod response;
 
 pub use body::EventStream;
+pub use channel::{Hub, HubConfig, SlowConsumer, Subscription, GAP_EVENT_TYPE};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{EncodedEvent, Event};
 pub use field::{EventId, EventType};
