@@ -1,5 +1,5 @@
-//! Scenario 4: fan-out to many subscribers over loopback, tower-sse
-//! (encode once, share the bytes) against the usual axum pattern (tokio `broadcast` + axum `Sse`, one event
+//! Scenario 4: fan-out to many subscribers over loopback, tower-sse `Hub`
+//! against the usual axum pattern (tokio `broadcast` + axum `Sse`, one event
 //! built and encoded per subscriber).
 //!
 //! Run: `cargo bench --bench fanout`. Sizes come from the environment:
@@ -19,7 +19,7 @@
 //!    is `N * burst` over the time from the first publish to the last
 //!    delivery. Both rings hold 1024 events, so no subscriber lags.
 //!
-//! Then it ends every stream (dropping the last `Sender`), the
+//! Then it ends every stream (`Hub::close`, or dropping the last `Sender`), the
 //! client reads every connection to EOF and prints its figures on one line.
 //! Server and client share the machine's cores.
 
@@ -39,10 +39,11 @@ use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::broadcast;
-use tower_sse::{EncodedEvent, Event, EventStream, EventType, IntoEvent};
+use tower_sse::{Event, EventStream, EventType, Hub, HubConfig, IntoEvent};
 
 use support::{median, paired_ratio, print_ratio, si, Mode, Series};
 
+const TOPIC: &str = "room";
 const RING: usize = 1024;
 
 /// A chat message carrying its publish time; its JSON is ~120 bytes.
@@ -89,7 +90,7 @@ enum Contender {
 impl Contender {
     fn name(self) -> &'static str {
         match self {
-            Self::TowerSse => "tower-sse encode-once stream",
+            Self::TowerSse => "tower-sse Hub + EventStream",
             Self::Axum => "tokio broadcast + axum Sse",
         }
     }
@@ -97,24 +98,22 @@ impl Contender {
 
 /// The publishing side of one contender.
 enum Publisher {
-    /// tower-sse: events encoded once, shared as `EncodedEvent`.
-    Encoded(broadcast::Sender<EncodedEvent>),
-    /// The usual axum pattern: app values, encoded per subscriber.
+    Hub(Hub),
     Broadcast(broadcast::Sender<Tick>),
 }
 
 impl Publisher {
     fn subscribers(&self) -> usize {
         match self {
-            Self::Encoded(tx) => tx.receiver_count(),
+            Self::Hub(hub) => hub.subscribers(TOPIC),
             Self::Broadcast(tx) => tx.receiver_count(),
         }
     }
 
     fn publish(&self, tick: Tick) {
         match self {
-            Self::Encoded(tx) => {
-                let _ = tx.send(tick.into_event().expect("event").encode());
+            Self::Hub(hub) => {
+                hub.publish(TOPIC, tick).expect("publish");
             }
             Self::Broadcast(tx) => {
                 let _ = tx.send(tick);
@@ -125,57 +124,28 @@ impl Publisher {
     /// Ends every subscriber's stream.
     fn close(self) {
         match self {
-            Self::Encoded(tx) => drop(tx),
+            Self::Hub(hub) => hub.close(),
             Self::Broadcast(tx) => drop(tx),
         }
     }
 }
 
-/// The tower-sse server: every event is encoded once at publish and shared
-/// (one `Bytes` clone per subscriber) through a `broadcast` ring into each
-/// subscriber's `EventStream`.
-///
-/// This is the encode-once core of the channel `Hub` (which adds ids, replay
-/// and the slow-consumer policy); once `Hub` is on main this function becomes
-/// `EventStream::new(hub.subscribe(TOPIC))` over a `HubConfig::new().buffer(RING)` hub.
+/// The tower-sse server: every subscriber streams the hub's topic; each event
+/// is encoded once at publish and shared.
 fn tower_sse_app() -> (Router, Publisher) {
-    let (tx, _) = broadcast::channel::<EncodedEvent>(RING);
+    let hub = HubConfig::new().buffer(RING).history(RING).build();
     let app = Router::new()
         .route(
             "/events",
-            get(
-                |State(weak): State<broadcast::WeakSender<EncodedEvent>>| async move {
-                    let Some(tx) = weak.upgrade() else {
-                        return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
-                    };
-                    let rx = tx.subscribe();
-                    drop(tx);
-                    // What `IntoResponse for EventStream` (feature `axum`) does.
-                    EventStream::new(receive(rx))
-                        .into_http_response()
-                        .map(axum::body::Body::new)
-                },
-            ),
+            get(|State(hub): State<Hub>| async move {
+                // What `IntoResponse for EventStream` (feature `axum`) does.
+                EventStream::new(hub.subscribe(TOPIC))
+                    .into_http_response()
+                    .map(axum::body::Body::new)
+            }),
         )
-        .with_state(tx.downgrade());
-    (app, Publisher::Encoded(tx))
-}
-
-/// The values of a `broadcast` receiver as a stream, skipping lagged ones
-/// and ending when every sender is gone.
-fn receive<T>(rx: broadcast::Receiver<T>) -> impl futures_util::Stream<Item = T>
-where
-    T: Clone,
-{
-    stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(value) => return Some((value, rx)),
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
+        .with_state(hub.clone());
+    (app, Publisher::Hub(hub))
 }
 
 /// The usual axum server: a `broadcast` channel of app values, and per
@@ -205,6 +175,23 @@ fn axum_app() -> (Router, Publisher) {
         )
         .with_state(tx.downgrade());
     (app, Publisher::Broadcast(tx))
+}
+
+/// The values of a `broadcast` receiver as a stream, skipping lagged ones
+/// and ending when every sender is gone.
+fn receive<T>(rx: broadcast::Receiver<T>) -> impl futures_util::Stream<Item = T>
+where
+    T: Clone,
+{
+    stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(value) => return Some((value, rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
 }
 
 /// Sizes of one run.

@@ -219,11 +219,12 @@ fn check_same_bytes(rt: &tokio::runtime::Runtime) -> usize {
         .collect();
     assert_eq!(outputs[0], outputs[1], "tower-sse and axum bytes differ");
     assert_eq!(outputs[0], outputs[2], "tower-sse and floor bytes differ");
-    let text = std::str::from_utf8(&outputs[0]).unwrap();
-    assert_eq!(text.matches("\n\n").count(), n);
-    assert!(
-        text.starts_with("event: chat\nid: 100000\ndata: {\"id\":100000,\"user\":\"user-0000\"")
-    );
+    let events = tower_sse::parse::parse_events(&outputs[0]).expect("valid event stream");
+    assert_eq!(events.len(), n);
+    let expected = serde_json::to_string(&chat_events(8)[7]).unwrap();
+    assert_eq!(events[7].event_type, "chat");
+    assert_eq!(events[7].last_event_id, "100007");
+    assert_eq!(events[7].data, expected);
     outputs[0].len() / n
 }
 
