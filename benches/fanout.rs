@@ -8,20 +8,25 @@
 //! `SSE_BENCH_BURST` (events published back to back, 256). Under
 //! `cargo test --all-targets` it smoke-runs 20 subscribers.
 //!
-//! The server (this process, a two-worker tokio runtime) accepts N SSE
-//! connections from a client process (this binary again, started with
-//! `--client` through `sh -c 'ulimit -n …'`), then:
+//! Each round starts both servers in this process (two-worker tokio runtime)
+//! and one client process (this binary again, started with `--client` through
+//! `sh -c 'ulimit -n …'`) that opens N SSE connections to each. Then:
 //!
-//! 1. **paced**: publishes `rate` events per second for `paced_secs`, each
-//!    carrying its publish time (ns since the Unix epoch); the client records
-//!    publish-to-receive latency per delivery: p50 / p99;
-//! 2. **burst**: publishes `burst` events back to back; deliveries per second
-//!    is `N * burst` over the time from the first publish to the last
-//!    delivery. Both rings hold 1024 events, so no subscriber lags.
+//! 1. **paced**: `rate` events per second for `paced_secs` per contender,
+//!    published in one-second slices that alternate between the contenders (so
+//!    the shared machine's noise hits both alike; the idle contender's
+//!    connections cost nothing). Each event carries its publish time (ns since
+//!    the Unix epoch); the client records publish-to-receive latency per
+//!    delivery: p50 / p99.
+//! 2. **burst**: per contender alone, `burst` events back to back; deliveries
+//!    per second is `N * burst` over the time from the first publish to the
+//!    last delivery. Both rings hold 1024 events, so no subscriber lags. The
+//!    contender is then closed (`Hub::close`, or dropping the last `Sender`),
+//!    and the client reports it once all its connections reached EOF, before
+//!    the other contender's burst starts.
 //!
-//! Then it ends every stream (`Hub::close`, or dropping the last `Sender`), the
-//! client reads every connection to EOF and prints its figures on one line.
-//! Server and client share the machine's cores.
+//! Server and client share the machine's cores. The run checks that every
+//! subscriber received every event.
 
 mod support;
 
@@ -199,8 +204,16 @@ where
 struct Plan {
     subscribers: usize,
     rate: usize,
-    paced: usize,
+    /// Paced seconds per contender, published in alternating one-second slices.
+    paced_secs: usize,
     burst: usize,
+}
+
+impl Plan {
+    /// Paced events per contender.
+    fn paced(self) -> usize {
+        self.rate * self.paced_secs
+    }
 }
 
 /// What the client process measured.
@@ -216,9 +229,9 @@ struct ClientReport {
 }
 
 impl ClientReport {
-    fn to_line(&self) -> String {
+    fn to_line(&self, contender: usize) -> String {
         format!(
-            "RESULT {} {} {} {} {} {} {}",
+            "RESULT {contender} {} {} {} {} {} {} {}",
             self.paced_deliveries,
             self.paced_p50_us,
             self.paced_p99_us,
@@ -229,10 +242,12 @@ impl ClientReport {
         )
     }
 
-    fn from_line(line: &str) -> Option<Self> {
+    /// Parses a `RESULT` line into the contender's index and its report.
+    fn from_line(line: &str) -> Option<(usize, Self)> {
         let mut f = line.strip_prefix("RESULT ")?.split(' ');
+        let contender = f.next()?.parse().ok()?;
         let mut next = || f.next()?.parse::<f64>().ok();
-        Some(Self {
+        let report = Self {
             paced_deliveries: next()? as usize,
             paced_p50_us: next()?,
             paced_p99_us: next()?,
@@ -240,12 +255,13 @@ impl ClientReport {
             burst_per_sec: next()?,
             burst_p50_us: next()?,
             burst_p99_us: next()?,
-        })
+        };
+        Some((contender, report))
     }
 }
 
-/// Starts the client process for `plan` against `port`.
-fn spawn_client(port: u16, plan: Plan) -> Child {
+/// Starts the client process for `plan` against one port per contender.
+fn spawn_client(ports: &[u16], plan: Plan) -> Child {
     let exe = std::env::current_exe().expect("current exe");
     let script = r#"ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@""#;
     Command::new("sh")
@@ -254,29 +270,61 @@ fn spawn_client(port: u16, plan: Plan) -> Child {
         .arg(exe)
         .arg("--client")
         .args([
-            port.to_string(),
             plan.subscribers.to_string(),
-            plan.paced.to_string(),
+            plan.paced().to_string(),
             plan.burst.to_string(),
         ])
+        .args(ports.iter().map(u16::to_string))
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn client")
 }
 
-/// One run: serve `contender` to a fresh client process and return its report.
-async fn run(contender: Contender, plan: Plan) -> ClientReport {
-    let (app, publisher) = match contender {
-        Contender::TowerSse => tower_sse_app(),
-        Contender::Axum => axum_app(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut child = spawn_client(port, plan);
+/// Publishes `count` events to `publisher`, `rate` per second, from `seq` on.
+async fn publish_paced(publisher: &Publisher, seq: &mut u64, count: usize, rate: usize) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1) / rate as u32);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for _ in 0..count {
+        interval.tick().await;
+        publisher.publish(tick(*seq));
+        *seq += 1;
+    }
+}
+
+/// One round: both contenders serve N subscribers each, from one client
+/// process, at the same time; the paced phase alternates one-second slices
+/// between them so that the machine's noise hits both alike, then each gets
+/// its burst alone and is closed and drained before the other's.
+async fn run_round(contenders: &[Contender], plan: Plan, round: usize) -> Vec<ClientReport> {
+    let mut publishers = Vec::new();
+    let mut servers = Vec::new();
+    let mut ports = Vec::new();
+    for &c in contenders {
+        let (app, publisher) = match c {
+            Contender::TowerSse => tower_sse_app(),
+            Contender::Axum => axum_app(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        ports.push(listener.local_addr().unwrap().port());
+        servers.push(tokio::spawn(
+            async move { axum::serve(listener, app).await },
+        ));
+        publishers.push(Some(publisher));
+    }
+    let mut child = spawn_client(&ports, plan);
+    let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = child.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
 
     let deadline = Instant::now() + Duration::from_secs(120);
-    while publisher.subscribers() < plan.subscribers {
+    let connected = |p: &Option<Publisher>| p.as_ref().map_or(0, Publisher::subscribers);
+    while publishers.iter().any(|p| connected(p) < plan.subscribers) {
         assert!(Instant::now() < deadline, "clients did not connect in time");
         if let Ok(Some(status)) = child.try_wait() {
             panic!("client exited early: {status}");
@@ -284,40 +332,61 @@ async fn run(contender: Contender, plan: Plan) -> ClientReport {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let mut interval = tokio::time::interval(Duration::from_secs(1) / plan.rate as u32);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for seq in 0..plan.paced {
-        interval.tick().await;
-        publisher.publish(tick(seq as u64));
+    // Alternate the order every slice and every round.
+    let order = |k: usize| -> Vec<usize> {
+        let mut o: Vec<usize> = (0..contenders.len()).collect();
+        o.rotate_left(k % contenders.len());
+        o
+    };
+    let mut seqs = vec![0_u64; contenders.len()];
+    for slice in 0..plan.paced_secs {
+        for i in order(slice + round) {
+            let publisher = publishers[i].as_ref().expect("open");
+            publish_paced(publisher, &mut seqs[i], plan.rate, plan.rate).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    for seq in plan.paced..plan.paced + plan.burst {
-        publisher.publish(tick(seq as u64));
-    }
-    publisher.close();
 
-    let report = tokio::task::spawn_blocking(move || {
-        let stdout = child.stdout.take().expect("piped");
-        let report = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| ClientReport::from_line(&line));
-        let status = child.wait().expect("client status");
-        assert!(status.success(), "client failed: {status}");
-        report.expect("client report")
-    })
-    .await
-    .unwrap();
-    server.abort();
-    let expected = plan.subscribers * plan.burst;
-    assert_eq!(
-        report.burst_deliveries,
-        expected,
-        "{} lost burst events",
-        contender.name()
-    );
-    assert_eq!(report.paced_deliveries, plan.subscribers * plan.paced);
-    report
+    let mut reports: Vec<Option<ClientReport>> = vec![None; contenders.len()];
+    for i in order(round) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let publisher = publishers[i].take().expect("open");
+        for _ in 0..plan.burst {
+            publisher.publish(tick(seqs[i]));
+            seqs[i] += 1;
+        }
+        publisher.close();
+        // The client reports a contender once all its connections ended.
+        while reports[i].is_none() {
+            let line = lines.recv().await.expect("client result line");
+            if let Some((at, report)) = ClientReport::from_line(&line) {
+                reports[at] = Some(report);
+            }
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .expect("client status");
+    assert!(status.success(), "client failed: {status}");
+    for server in servers {
+        server.abort();
+    }
+    let reports: Vec<ClientReport> = reports.into_iter().map(Option::unwrap).collect();
+    for (c, report) in contenders.iter().zip(&reports) {
+        let name = c.name();
+        assert_eq!(
+            report.burst_deliveries,
+            plan.subscribers * plan.burst,
+            "{name} lost burst events"
+        );
+        assert_eq!(
+            report.paced_deliveries,
+            plan.subscribers * plan.paced(),
+            "{name} lost paced events"
+        );
+    }
+    reports
 }
 
 // ---------------------------------------------------------------- client ----
@@ -400,27 +469,8 @@ fn percentile_us(sorted: &[u64], p: f64) -> f64 {
     sorted[at] as f64 / 1e3
 }
 
-/// `--client PORT N PACED BURST`: opens N connections, reads them to EOF and
-/// prints one `RESULT` line.
-fn client_main(args: &[String]) {
-    let arg = |i: usize| -> u64 { args[i].parse().expect("numeric client argument") };
-    let (port, n, paced, burst) = (arg(0) as u16, arg(1) as usize, arg(2), arg(3));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let conns = rt.block_on(async move {
-        let connecting = Arc::new(tokio::sync::Semaphore::new(128));
-        let tasks: Vec<_> = (0..n)
-            .map(|_| tokio::spawn(client_conn(port, paced, Arc::clone(&connecting))))
-            .collect();
-        let mut conns = Vec::with_capacity(n);
-        for task in tasks {
-            conns.push(task.await.expect("client task").expect("client io"));
-        }
-        conns
-    });
+/// Summarizes one contender's connections.
+fn summarize(conns: &[ConnStats]) -> ClientReport {
     let mut paced_all: Vec<u64> = conns.iter().flat_map(|c| c.paced.iter().copied()).collect();
     let mut burst_all: Vec<u64> = conns.iter().flat_map(|c| c.burst.iter().copied()).collect();
     paced_all.sort_unstable();
@@ -428,7 +478,7 @@ fn client_main(args: &[String]) {
     let first = conns.iter().map(|c| c.burst_first_sent).min().unwrap_or(0);
     let last = conns.iter().map(|c| c.burst_last_recv).max().unwrap_or(0);
     let span = Duration::from_nanos(last.saturating_sub(first).max(1));
-    let report = ClientReport {
+    ClientReport {
         paced_deliveries: paced_all.len(),
         paced_p50_us: percentile_us(&paced_all, 0.50),
         paced_p99_us: percentile_us(&paced_all, 0.99),
@@ -436,9 +486,40 @@ fn client_main(args: &[String]) {
         burst_per_sec: burst_all.len() as f64 / span.as_secs_f64(),
         burst_p50_us: percentile_us(&burst_all, 0.50),
         burst_p99_us: percentile_us(&burst_all, 0.99),
-    };
-    debug_assert!(burst == 0 || report.burst_deliveries > 0);
-    println!("{}", report.to_line());
+    }
+}
+
+/// `--client N PACED BURST PORT...`: opens N connections to each port, reads
+/// them to EOF and prints one `RESULT` line per port as soon as all of that
+/// port's connections have ended.
+fn client_main(args: &[String]) {
+    let arg = |i: usize| -> u64 { args[i].parse().expect("numeric client argument") };
+    let (n, paced) = (arg(0) as usize, arg(1));
+    let ports: Vec<u16> = (3..args.len()).map(|i| arg(i) as u16).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let connecting = Arc::new(tokio::sync::Semaphore::new(128));
+        let mut contenders = Vec::new();
+        for (at, port) in ports.into_iter().enumerate() {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| tokio::spawn(client_conn(port, paced, Arc::clone(&connecting))))
+                .collect();
+            contenders.push(tokio::spawn(async move {
+                let mut conns = Vec::with_capacity(n);
+                for task in tasks {
+                    conns.push(task.await.expect("client task").expect("client io"));
+                }
+                println!("{}", summarize(&conns).to_line(at));
+            }));
+        }
+        for contender in contenders {
+            contender.await.expect("client contender");
+        }
+    });
 }
 
 // ---------------------------------------------------------------- driver ----
@@ -473,8 +554,8 @@ fn main() {
     let most = subscribers.iter().copied().max().unwrap_or(0);
     if let Some(limit) = open_files_limit() {
         assert!(
-            limit > most + 64,
-            "{most} subscribers need more open files than {limit}: run under `ulimit -n 20000`"
+            limit > 2 * most + 64,
+            "2 x {most} subscribers need more open files than {limit}: run under `ulimit -n 20000`"
         );
     }
 
@@ -494,13 +575,14 @@ fn main() {
         let plan = Plan {
             subscribers: n,
             rate,
-            paced: rate * paced_secs,
+            paced_secs,
             burst,
         };
-        let mut reports: Vec<Vec<ClientReport>> = vec![Vec::new(), Vec::new()];
-        for _ in 0..rounds {
-            for (i, &c) in contenders.iter().enumerate() {
-                reports[i].push(rt.block_on(run(c, plan)));
+        let mut reports: Vec<Vec<ClientReport>> = vec![Vec::new(); contenders.len()];
+        for round in 0..rounds {
+            let round_reports = rt.block_on(run_round(&contenders, plan, round));
+            for (i, r) in round_reports.into_iter().enumerate() {
+                reports[i].push(r);
             }
         }
         report(n, &contenders, &reports, mode.full);
