@@ -641,5 +641,17 @@ fn report(n: usize, contenders: &[Contender], reports: &[Vec<ClientReport>], ful
         per_round(|r| r.burst_per_sec, false),
         per_round(|r| r.paced_p99_us, true)
     );
+    let p99s = |i: usize| -> String {
+        let v: Vec<String> = reports[i]
+            .iter()
+            .map(|r| format!("{:.0}", r.paced_p99_us / 1e3))
+            .collect();
+        v.join(" ")
+    };
+    println!(
+        "  per round: paced p99 ms tower-sse [{}], axum [{}]",
+        p99s(0),
+        p99s(1)
+    );
     println!();
 }
