@@ -32,6 +32,11 @@ pub enum ErrorKind {
     Body,
     /// The parser would have had to buffer more than its limit.
     BufferFull,
+    /// A configuration value was rejected (for example a malformed Redis URL).
+    InvalidConfig,
+    /// The event backend (Redis) failed or could not be reached; the source
+    /// holds the backend's own error.
+    Backend,
 }
 
 impl Error {
@@ -80,7 +85,9 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let msg = match self.kind {
-            ErrorKind::InvalidEventType => "event type must not contain a carriage return or line feed",
+            ErrorKind::InvalidEventType => {
+                "event type must not contain a carriage return or line feed"
+            }
             ErrorKind::InvalidEventId => {
                 "event id must not contain a carriage return, line feed or NUL"
             }
@@ -89,6 +96,8 @@ impl fmt::Display for Error {
             ErrorKind::Stream => "event stream failed",
             ErrorKind::Body => "failed to read the response body",
             ErrorKind::BufferFull => "event stream parser exceeded its buffer limit",
+            ErrorKind::InvalidConfig => "invalid configuration",
+            ErrorKind::Backend => "event backend failed",
         };
         match &self.source {
             Some(source) => write!(f, "{msg}: {source}"),

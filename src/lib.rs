@@ -38,6 +38,7 @@
 //!
 //! - `json` (default): [`Event::json_data`] and [`Json`].
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
+//! - `redis`: the Redis Streams backend in [`redis`].
 
 mod body;
 mod error;
@@ -45,6 +46,8 @@ mod event;
 mod field;
 mod into_event;
 pub mod parse;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod response;
 
 pub use body::EventStream;
