@@ -293,3 +293,39 @@ async fn a_reader_that_missed_trimmed_events_while_disconnected_reports_a_gap() 
     }
     assert!(saw_gap);
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_server_a_resumes_on_server_b_with_exactly_the_missed_events() {
+    let server = RedisServer::start();
+    let a = connect(&server).await;
+    let b = connect(&server).await;
+    let (reader_a, mut rx_a) = follow(&a, "feed", StreamId::ZERO);
+
+    let mut published = Vec::new();
+    for i in 0..3 {
+        published.push(a.publish("feed", &Event::new().data(i.to_string())).await.unwrap());
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.extend(next_events(&mut rx_a).await);
+    }
+    // The client disconnects from A after the second event; its
+    // Last-Event-ID is that event's id, as A sent it on the wire.
+    let last_event_id = std::str::from_utf8(&seen[1].1)
+        .unwrap()
+        .strip_prefix("id: ")
+        .and_then(|rest| rest.split('\n').next())
+        .unwrap()
+        .to_owned();
+    drop(reader_a);
+    for i in 3..5 {
+        published.push(b.publish("feed", &Event::new().data(i.to_string())).await.unwrap());
+    }
+
+    let replay = b.replay("feed", last_event_id.parse().unwrap()).await.unwrap();
+    assert!(replay.is_complete());
+    let ids: Vec<_> = replay.events().iter().map(|e| e.id()).collect();
+    assert_eq!(ids, published[2..]);
+    // Server B encodes exactly the bytes server A sent for the same event.
+    assert_eq!(replay.events()[0].encoded().as_bytes(), &seen[2].1[..]);
+}
