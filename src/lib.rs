@@ -40,6 +40,10 @@
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
 //! - `redis`: the Redis Streams backend in [`redis`].
 
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
 mod body;
 mod error;
 mod event;
