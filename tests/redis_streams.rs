@@ -303,7 +303,11 @@ async fn a_client_that_leaves_server_a_resumes_on_server_b_with_exactly_the_miss
 
     let mut published = Vec::new();
     for i in 0..3 {
-        published.push(a.publish("feed", &Event::new().data(i.to_string())).await.unwrap());
+        published.push(
+            a.publish("feed", &Event::new().data(i.to_string()))
+                .await
+                .unwrap(),
+        );
     }
     let mut seen = Vec::new();
     while seen.len() < 3 {
@@ -319,10 +323,17 @@ async fn a_client_that_leaves_server_a_resumes_on_server_b_with_exactly_the_miss
         .to_owned();
     drop(reader_a);
     for i in 3..5 {
-        published.push(b.publish("feed", &Event::new().data(i.to_string())).await.unwrap());
+        published.push(
+            b.publish("feed", &Event::new().data(i.to_string()))
+                .await
+                .unwrap(),
+        );
     }
 
-    let replay = b.replay("feed", last_event_id.parse().unwrap()).await.unwrap();
+    let replay = b
+        .replay("feed", last_event_id.parse().unwrap())
+        .await
+        .unwrap();
     assert!(replay.is_complete());
     let ids: Vec<_> = replay.events().iter().map(|e| e.id()).collect();
     assert_eq!(ids, published[2..]);
