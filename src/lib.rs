@@ -38,6 +38,7 @@
 //!
 //! - `json` (default): [`Event::json_data`] and [`Json`].
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
+//! - `redis`: the Redis Streams backend in [`redis`].
 
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
@@ -50,6 +51,8 @@ mod event;
 mod field;
 mod into_event;
 pub mod parse;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod response;
 
 pub use body::EventStream;
