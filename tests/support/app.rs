@@ -170,8 +170,11 @@ where
     });
 }
 
-/// `<target>/<profile>/examples/<name>`, checked to exist and to be newer
-/// than the example's sources and the library's.
+/// `<target>/<profile>/examples/<name>`, checked to exist.
+///
+/// A binary older than the example's sources gets a warning (shown with the
+/// test's output when it fails): cargo decides freshness itself and can keep
+/// a binary whose sources were only touched, so this is no reason to fail.
 fn example_binary(name: &str) -> PathBuf {
     let binary = super::artifacts::profile_dir().join("examples").join(name);
     let hint = "build the examples with `cargo build --examples --all-features` \
@@ -180,15 +183,11 @@ fn example_binary(name: &str) -> PathBuf {
         .metadata()
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("example binary {} not found; {hint}", binary.display()));
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = [
-        manifest.join("src"),
-        manifest.join("examples").join(name),
-        manifest.join("examples").join(format!("{name}.rs")),
-    ];
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let sources = [examples.join(name), examples.join(format!("{name}.rs"))];
     if let Some(newer) = sources.iter().find_map(|s| newer_than(s, built)) {
-        panic!(
-            "example binary {} is older than {}; {hint}",
+        eprintln!(
+            "warning: example binary {} is older than {}; if this test fails, {hint}",
             binary.display(),
             newer.display()
         );
