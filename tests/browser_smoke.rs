@@ -179,3 +179,41 @@ async fn waiting_fails_with_the_last_seen_state_after_the_timeout() {
     assert!(message.contains("waiting for never"), "{message}");
     assert!(message.contains("last seen: still waiting"), "{message}");
 }
+
+#[test]
+fn a_missing_browser_fails_with_instructions_instead_of_skipping() {
+    use support::chrome::locate_in;
+    let empty = std::env::temp_dir().join(format!("tower-sse-empty-path-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let panic = std::panic::catch_unwind(|| {
+        locate_in(
+            "CHROMEDRIVER_BIN",
+            None,
+            Some(empty.clone().into()),
+            &["chromedriver"],
+        )
+    })
+    .expect_err("nothing to find must fail");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("need `chromedriver`"), "{message}");
+    assert!(
+        message.contains("apt-get install -y chromium chromium-driver"),
+        "{message}"
+    );
+
+    let panic = std::panic::catch_unwind(|| {
+        locate_in(
+            "CHROMIUM_BIN",
+            Some("/nonexistent/chromium".into()),
+            None,
+            &["chromium"],
+        )
+    })
+    .expect_err("a wrong override must fail");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("CHROMIUM_BIN=/nonexistent/chromium is not an executable"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir(&empty);
+}

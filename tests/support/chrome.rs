@@ -193,7 +193,21 @@ impl Drop for Chrome {
 
 /// Finds an executable from an environment override or by name on `PATH`.
 fn locate(env: &str, names: &[&str]) -> PathBuf {
-    if let Some(path) = std::env::var_os(env) {
+    locate_in(env, std::env::var_os(env), std::env::var_os("PATH"), names)
+}
+
+/// [`locate`] with the environment passed in.
+///
+/// # Panics
+///
+/// When nothing is found, saying what is missing and how to install it.
+pub fn locate_in(
+    env: &str,
+    env_value: Option<std::ffi::OsString>,
+    search_path: Option<std::ffi::OsString>,
+    names: &[&str],
+) -> PathBuf {
+    if let Some(path) = env_value {
         let path = PathBuf::from(path);
         assert!(
             is_executable(&path),
@@ -202,7 +216,7 @@ fn locate(env: &str, names: &[&str]) -> PathBuf {
         );
         return path;
     }
-    let dirs: Vec<PathBuf> = std::env::var_os("PATH")
+    let dirs: Vec<PathBuf> = search_path
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
     names
