@@ -39,6 +39,10 @@
 //! - `json` (default): [`Event::json_data`] and [`Json`].
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
 
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
 mod body;
 mod error;
 mod event;
