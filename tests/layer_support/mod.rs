@@ -104,6 +104,10 @@ where
             .await
             .expect("a frame in time")?;
         if let Ok(data) = frame.unwrap().into_data() {
+            // hyper's HTTP/2 client may surface the END_STREAM frame as empty data.
+            if data.is_empty() {
+                continue;
+            }
             return Some(data);
         }
     }
