@@ -207,7 +207,10 @@ mod tests {
         tx.send(Ok(Event::new().data("a"))).unwrap();
         tx.send(Ok(Event::new().data("b"))).unwrap();
         assert_eq!(&data(body.frame().await)[..], b"data: a\n\ndata: b\n\n");
-        assert!(body.frame().now_or_never().is_none(), "waits, no empty frame");
+        assert!(
+            body.frame().now_or_never().is_none(),
+            "waits, no empty frame"
+        );
         tx.send(Ok(Event::new().data("c"))).unwrap();
         assert_eq!(&data(body.frame().await)[..], b"data: c\n\n");
     }
@@ -267,7 +270,10 @@ mod tests {
         assert_eq!(frame.as_ptr(), encoded.as_bytes().as_ptr());
         tx.send(encoded.clone()).unwrap();
         tx.send(encoded.clone()).unwrap();
-        assert_eq!(&data(body.frame().await)[..], b"data: shared\n\ndata: shared\n\n");
+        assert_eq!(
+            &data(body.frame().await)[..],
+            b"data: shared\n\ndata: shared\n\n"
+        );
     }
 
     #[cfg(feature = "json")]

@@ -80,7 +80,9 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let msg = match self.kind {
-            ErrorKind::InvalidEventType => "event type must not contain a carriage return or line feed",
+            ErrorKind::InvalidEventType => {
+                "event type must not contain a carriage return or line feed"
+            }
             ErrorKind::InvalidEventId => {
                 "event id must not contain a carriage return, line feed or NUL"
             }

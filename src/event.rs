@@ -333,10 +333,7 @@ mod tests {
 
     #[test]
     fn crlf_in_data_is_one_line_break_not_two() {
-        assert_eq!(
-            wire(&Event::new().data("a\r\nb")),
-            "data: a\ndata: b\n\n"
-        );
+        assert_eq!(wire(&Event::new().data("a\r\nb")), "data: a\ndata: b\n\n");
     }
 
     #[test]
@@ -411,7 +408,10 @@ mod tests {
 
     #[test]
     fn accessors_return_what_was_set() {
-        let event = Event::new().data("d").id(1_u64).retry(Duration::from_secs(1));
+        let event = Event::new()
+            .data("d")
+            .id(1_u64)
+            .retry(Duration::from_secs(1));
         assert_eq!(event.data_str(), Some("d"));
         assert_eq!(event.event_id().map(EventId::as_str), Some("1"));
         assert_eq!(event.retry_duration(), Some(Duration::from_secs(1)));

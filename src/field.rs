@@ -157,8 +157,20 @@ macro_rules! text_field {
     };
 }
 
-text_field!(EventType, false, ErrorKind::InvalidEventType, "an event type", "event type");
-text_field!(EventId, true, ErrorKind::InvalidEventId, "an event id", "event id");
+text_field!(
+    EventType,
+    false,
+    ErrorKind::InvalidEventType,
+    "an event type",
+    "event type"
+);
+text_field!(
+    EventId,
+    true,
+    ErrorKind::InvalidEventId,
+    "an event id",
+    "event id"
+);
 
 impl From<u64> for EventId {
     fn from(value: u64) -> Self {

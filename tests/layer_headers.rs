@@ -67,7 +67,12 @@ async fn event_streams_on_http2_carry_no_connection_headers() {
     let h = res.headers();
     assert_eq!(h["content-type"], "text/event-stream");
     assert_eq!(h["x-accel-buffering"], "no");
-    for name in ["connection", "keep-alive", "transfer-encoding", "content-length"] {
+    for name in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+    ] {
         assert!(h.get(name).is_none(), "{name} on h2");
     }
     assert_eq!(collect(res.into_body()).await, "data: hi\n\n");
@@ -86,7 +91,11 @@ async fn other_responses_are_byte_identical_with_and_without_the_layer() {
         for h2 in [false, true] {
             let get = |addr| async move {
                 let req = sse_request(path);
-                let mut res = if h2 { get_h2(addr, req).await } else { get_h1(addr, req).await };
+                let mut res = if h2 {
+                    get_h2(addr, req).await
+                } else {
+                    get_h1(addr, req).await
+                };
                 res.headers_mut().remove("date");
                 let (parts, body) = res.into_parts();
                 (parts.status, parts.headers, collect(body).await)
@@ -98,9 +107,8 @@ async fn other_responses_are_byte_identical_with_and_without_the_layer() {
 
 #[tokio::test]
 async fn trailers_and_frames_of_other_bodies_pass_through() {
-    let svc = ServiceBuilder::new()
-        .layer(SseLayer::new())
-        .service_fn(|_req: Request<hyper::body::Incoming>| async {
+    let svc = ServiceBuilder::new().layer(SseLayer::new()).service_fn(
+        |_req: Request<hyper::body::Incoming>| async {
             let mut trailers = http::HeaderMap::new();
             trailers.insert("x-checksum", "abc".parse().unwrap());
             let frames = vec![
@@ -109,10 +117,13 @@ async fn trailers_and_frames_of_other_bodies_pass_through() {
                 Ok(Frame::trailers(trailers)),
             ];
             Ok::<_, Infallible>(Response::new(StreamBody::new(stream::iter(frames))))
-        });
+        },
+    );
     let addr = serve(svc).await;
     let res = get_h2(addr, sse_request("/")).await;
-    let collected = http_body_util::BodyExt::collect(res.into_body()).await.unwrap();
+    let collected = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap();
     assert_eq!(collected.trailers().unwrap()["x-checksum"], "abc");
     assert_eq!(collected.to_bytes(), "one,two");
 }
@@ -127,7 +138,9 @@ async fn axum_routers_get_the_layer_for_tower_sse_and_axum_sse_handlers() {
         .route(
             "/axum",
             get(|| async {
-                AxumSse::new(stream::iter([Ok::<_, Infallible>(AxumEvent::default().data("theirs"))]))
+                AxumSse::new(stream::iter([Ok::<_, Infallible>(
+                    AxumEvent::default().data("theirs"),
+                )]))
             }),
         )
         .route("/text", get(|| async { "not sse" }))
@@ -138,7 +151,11 @@ async fn axum_routers_get_the_layer_for_tower_sse_and_axum_sse_handlers() {
         assert_eq!(res.headers()["content-type"], "text/event-stream");
         assert_eq!(res.headers()["x-accel-buffering"], "no");
         let mut body = res.into_body();
-        assert_eq!(next_data(&mut body).await.unwrap(), "retry: 1500\n\n", "{path}");
+        assert_eq!(
+            next_data(&mut body).await.unwrap(),
+            "retry: 1500\n\n",
+            "{path}"
+        );
         assert_eq!(collect(body).await, event, "{path}");
     }
     let res = get_h1(addr, sse_request("/text")).await;

@@ -26,15 +26,24 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tower::ServiceBuilder;
 use tower_sse::{Event, EventStream, SseLayer};
 
-type Frames = StreamBody<futures_util::stream::Map<UnboundedReceiverStream<&'static [u8]>, fn(&'static [u8]) -> Result<Frame<Bytes>, Infallible>>>;
+type Frames = StreamBody<
+    futures_util::stream::Map<
+        UnboundedReceiverStream<&'static [u8]>,
+        fn(&'static [u8]) -> Result<Frame<Bytes>, Infallible>,
+    >,
+>;
 
 /// A service whose single response is a foreign event stream fed by the test.
 fn foreign_stream(
     layer: SseLayer,
 ) -> (
     mpsc::UnboundedSender<&'static [u8]>,
-    impl tower::Service<Request<Incoming>, Response = Response<tower_sse::layer::SseBody<Frames>>, Error = Infallible, Future = impl Send>
-        + Clone,
+    impl tower::Service<
+            Request<Incoming>,
+            Response = Response<tower_sse::layer::SseBody<Frames>>,
+            Error = Infallible,
+            Future = impl Send,
+        > + Clone,
 ) {
     let (tx, rx) = mpsc::unbounded_channel::<&'static [u8]>();
     let rx = std::sync::Arc::new(std::sync::Mutex::new(Some(rx)));
@@ -102,7 +111,11 @@ async fn a_body_pausing_mid_event_still_delivers_exactly_one_event() {
 async fn no_keep_alive_is_written_while_a_line_or_a_crlf_is_unfinished() {
     let (tx, svc) = foreign_stream(SseLayer::new());
     let mut send = duplex_h1(svc).await;
-    let mut body = send.send_request(sse_request("/")).await.unwrap().into_body();
+    let mut body = send
+        .send_request(sse_request("/"))
+        .await
+        .unwrap()
+        .into_body();
     tx.send(b"data: a\r").unwrap();
     assert_eq!(next_data(&mut body).await.unwrap(), "data: a\r");
     let start = Instant::now();
@@ -125,7 +138,11 @@ where
 async fn keep_alives_can_be_disabled() {
     let (tx, svc) = foreign_stream(SseLayer::new().no_keep_alive());
     let mut send = duplex_h1(svc).await;
-    let mut body = send.send_request(sse_request("/")).await.unwrap().into_body();
+    let mut body = send
+        .send_request(sse_request("/"))
+        .await
+        .unwrap()
+        .into_body();
     let start = Instant::now();
     let reader = tokio::spawn(async move { next_data_forever(&mut body).await });
     tokio::time::advance(Duration::from_secs(3600)).await;
@@ -153,5 +170,8 @@ async fn the_retry_hint_and_initial_comment_come_first_on_a_real_server() {
         });
     let addr = serve(svc).await;
     let mut body = get_h1(addr, sse_request("/")).await.into_body();
-    assert_eq!(next_data(&mut body).await.unwrap(), "retry: 2500\n\n:welcome\n");
+    assert_eq!(
+        next_data(&mut body).await.unwrap(),
+        "retry: 2500\n\n:welcome\n"
+    );
 }

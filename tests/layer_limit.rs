@@ -27,7 +27,12 @@ fn service(
     held: Arc<AtomicUsize>,
 ) -> impl tower::Service<
     Request<Incoming>,
-    Response = http::Response<impl http_body::Body<Data = bytes::Bytes, Error = impl std::fmt::Debug + Into<tower_sse::BoxError>> + Send>,
+    Response = http::Response<
+        impl http_body::Body<
+                Data = bytes::Bytes,
+                Error = impl std::fmt::Debug + Into<tower_sse::BoxError>,
+            > + Send,
+    >,
     Error = Infallible,
     Future = impl Send,
 > + Clone {
@@ -71,9 +76,15 @@ async fn past_the_limit_streams_get_only_a_retry_hint_and_a_slot_frees_on_discon
     let addr = serve(service(layer, held.clone())).await;
 
     let mut first = get_h1(addr, sse_request("/")).await.into_body();
-    assert_eq!(next_data(&mut first).await.unwrap(), "retry: 7000\n\n:open\n");
+    assert_eq!(
+        next_data(&mut first).await.unwrap(),
+        "retry: 7000\n\n:open\n"
+    );
     let mut second = get_h2(addr, sse_request("/")).await.into_body();
-    assert_eq!(next_data(&mut second).await.unwrap(), "retry: 7000\n\n:open\n");
+    assert_eq!(
+        next_data(&mut second).await.unwrap(),
+        "retry: 7000\n\n:open\n"
+    );
     assert_eq!(metrics.open_streams(), 2);
 
     let rejected = get_h1(addr, sse_request("/")).await;
@@ -82,13 +93,22 @@ async fn past_the_limit_streams_get_only_a_retry_hint_and_a_slot_frees_on_discon
     assert_eq!(collect(rejected.into_body()).await, "retry: 7000\n\n");
     assert_eq!(metrics.rejected(), 1);
     // The rejected handler's body (and what it held) was released at once.
-    eventually("the rejected body to be dropped", || held.load(Ordering::SeqCst) == 2).await;
+    eventually("the rejected body to be dropped", || {
+        held.load(Ordering::SeqCst) == 2
+    })
+    .await;
 
     drop(first);
     eventually("the slot to be released", || metrics.open_streams() == 1).await;
-    eventually("the handler's stream to be dropped", || held.load(Ordering::SeqCst) == 1).await;
+    eventually("the handler's stream to be dropped", || {
+        held.load(Ordering::SeqCst) == 1
+    })
+    .await;
     let mut third = get_h1(addr, sse_request("/")).await.into_body();
-    assert_eq!(next_data(&mut third).await.unwrap(), "retry: 7000\n\n:open\n");
+    assert_eq!(
+        next_data(&mut third).await.unwrap(),
+        "retry: 7000\n\n:open\n"
+    );
     assert_eq!(metrics.open_streams(), 2);
     assert_eq!(metrics.opened(), 3);
 }

@@ -28,7 +28,11 @@ async fn streams_end_cleanly_within_the_jittered_lifetime_and_not_all_at_once() 
     let mut lifetimes = Vec::new();
     for _ in 0..5 {
         let mut send = duplex_h1(svc.clone()).await;
-        let mut body = send.send_request(sse_request("/")).await.unwrap().into_body();
+        let mut body = send
+            .send_request(sse_request("/"))
+            .await
+            .unwrap()
+            .into_body();
         let start = Instant::now();
         let mut wire = Vec::new();
         while let Some(data) = next_data_within(&mut body, Duration::from_secs(3600)).await {
@@ -45,7 +49,10 @@ async fn streams_end_cleanly_within_the_jittered_lifetime_and_not_all_at_once() 
     }
     lifetimes.sort();
     lifetimes.dedup();
-    assert!(lifetimes.len() > 1, "jitter spreads the lifetimes: {lifetimes:?}");
+    assert!(
+        lifetimes.len() > 1,
+        "jitter spreads the lifetimes: {lifetimes:?}"
+    );
     assert_eq!(metrics.open_streams(), 0);
     assert_eq!(metrics.opened(), 5);
 }

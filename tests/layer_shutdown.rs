@@ -11,7 +11,7 @@ use axum::response::sse::{Event as AxumEvent, KeepAlive, Sse as AxumSse};
 use axum::routing::get;
 use http::Request;
 use hyper::body::Incoming;
-use layer_support::{next_data, open_raw, serve, sse_request, get_h2};
+use layer_support::{get_h2, next_data, open_raw, serve, sse_request};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceBuilder;
@@ -26,7 +26,11 @@ fn axum_sse() -> AxumSse<impl futures_util::Stream<Item = Result<AxumEvent, Infa
 /// Serves `router` with axum's graceful shutdown on `shutdown`, opens
 /// [`STREAMS`] idle streams, triggers, and returns how long the server took to
 /// exit (`None`: still running after `limit`) and the client sockets.
-async fn shut_down(router: axum::Router, shutdown: Shutdown, limit: Duration) -> (Option<Duration>, Vec<TcpStream>) {
+async fn shut_down(
+    router: axum::Router,
+    shutdown: Shutdown,
+    limit: Duration,
+) -> (Option<Duration>, Vec<TcpStream>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let signal = shutdown.clone();
@@ -54,11 +58,15 @@ async fn shut_down(router: axum::Router, shutdown: Shutdown, limit: Duration) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_layer_200_idle_streams_end_and_the_server_exits_within_a_second() {
     let shutdown = Shutdown::new();
-    let layer = SseLayer::new()
-        .shutdown(shutdown.clone())
-        .final_event(&Event::new().event(tower_sse::EventType::from_static("bye")).data(""));
+    let layer = SseLayer::new().shutdown(shutdown.clone()).final_event(
+        &Event::new()
+            .event(tower_sse::EventType::from_static("bye"))
+            .data(""),
+    );
     let metrics = layer.metrics();
-    let router = axum::Router::new().route("/sse", get(|| async { axum_sse() })).layer(layer);
+    let router = axum::Router::new()
+        .route("/sse", get(|| async { axum_sse() }))
+        .layer(layer);
     let (exited, clients) = shut_down(router, shutdown, Duration::from_secs(1)).await;
     let took = exited.expect("the server exited within 1 s of the signal");
     assert!(took < Duration::from_secs(1), "{took:?}");
@@ -80,7 +88,10 @@ async fn without_the_layer_axum_sse_streams_keep_the_server_from_exiting() {
     let shutdown = Shutdown::new();
     let router = axum::Router::new().route("/sse", get(|| async { axum_sse() }));
     let (exited, clients) = shut_down(router, shutdown, Duration::from_secs(1)).await;
-    assert_eq!(exited, None, "axum's Sse alone keeps graceful shutdown waiting");
+    assert_eq!(
+        exited, None,
+        "axum's Sse alone keeps graceful shutdown waiting"
+    );
     drop(clients);
 }
 
@@ -88,7 +99,11 @@ async fn without_the_layer_axum_sse_streams_keep_the_server_from_exiting() {
 async fn streams_on_hyper_end_on_the_signal_and_new_ones_end_at_once() {
     let shutdown = Shutdown::new();
     let svc = ServiceBuilder::new()
-        .layer(SseLayer::new().retry(Duration::from_secs(1)).shutdown(shutdown.clone()))
+        .layer(
+            SseLayer::new()
+                .retry(Duration::from_secs(1))
+                .shutdown(shutdown.clone()),
+        )
         .service_fn(|_req: Request<Incoming>| async {
             let never = futures_util::stream::pending::<&'static str>();
             Ok::<_, Infallible>(EventStream::new(never).into_http_response())

@@ -131,6 +131,17 @@ where
     }
 }
 
+/// A passthrough of the inner body's default (tower-http's `TimeoutLayer` needs
+/// this to build its timeout response).
+impl<B> Default for SseBody<B>
+where
+    B: Default,
+{
+    fn default() -> Self {
+        Self::passthrough(B::default())
+    }
+}
+
 impl<B> fmt::Debug for SseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("SseBody");

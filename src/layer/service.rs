@@ -9,7 +9,7 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::layer::Config;
-use crate::last_event_id::{Checked, LastEventId, LAST_EVENT_ID};
+use crate::last_event_id::{Checked, LastEventId, LAST_EVENT_ID, QUERY_PARAM};
 
 /// Middleware that makes event-stream responses production-ready; built by
 /// [`SseLayer`](super::SseLayer), see there for what it does.
@@ -74,7 +74,13 @@ impl<S> Sse<S> {
 /// [`LastEventId::from_parts`] does not parse it again.
 fn set_last_event_id<B>(req: &mut Request<B>, config: &Config) {
     match LastEventId::parse(req.headers(), req.uri(), config.max_id_len, config.id_query) {
-        Ok(None) => {}
+        Ok(None) => {
+            // The layer is authoritative: with the query off, the extractor
+            // must not read the parameter on its own.
+            if !config.id_query && req.uri().query().is_some_and(|q| q.contains(QUERY_PARAM)) {
+                req.extensions_mut().insert(Checked);
+            }
+        }
         Ok(Some(id)) => {
             req.extensions_mut().insert(id);
         }
@@ -162,6 +168,7 @@ mod tests {
         let uri = "/?lastEventId=9";
         let off = run(Request::get(uri).body(()).unwrap(), &Config::default());
         assert!(LastEventId::from_extensions(off.extensions()).is_none());
+        assert_eq!(LastEventId::from_request(&off), None);
         let config = Config {
             id_query: true,
             ..Config::default()

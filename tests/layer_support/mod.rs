@@ -34,7 +34,9 @@ where
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let svc = TowerToHyperService::new(svc.clone());
             tokio::spawn(async move {
                 let _ = auto::Builder::new(TokioExecutor::new())
@@ -130,7 +132,8 @@ where
 /// head arrived, with the head.
 pub async fn open_raw(addr: SocketAddr, path: &str) -> (TcpStream, String) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\naccept: text/event-stream\r\n\r\n");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\naccept: text/event-stream\r\n\r\n");
     tcp.write_all(req.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
