@@ -1,4 +1,4 @@
-//! SseLayer headers over real servers: HTTP/1.1, HTTP/2, axum, and untouched
+//! `SseLayer` headers over real servers: HTTP/1.1, HTTP/2, axum, and untouched
 //! non-SSE responses.
 #![cfg(feature = "axum")]
 

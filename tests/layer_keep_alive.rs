@@ -33,18 +33,14 @@ type Frames = StreamBody<
     >,
 >;
 
+type Svc = tower::util::BoxCloneService<
+    Request<Incoming>,
+    Response<tower_sse::layer::SseBody<Frames>>,
+    Infallible,
+>;
+
 /// A service whose single response is a foreign event stream fed by the test.
-fn foreign_stream(
-    layer: SseLayer,
-) -> (
-    mpsc::UnboundedSender<&'static [u8]>,
-    impl tower::Service<
-            Request<Incoming>,
-            Response = Response<tower_sse::layer::SseBody<Frames>>,
-            Error = Infallible,
-            Future = impl Send,
-        > + Clone,
-) {
+fn foreign_stream(layer: SseLayer) -> (mpsc::UnboundedSender<&'static [u8]>, Svc) {
     let (tx, rx) = mpsc::unbounded_channel::<&'static [u8]>();
     let rx = std::sync::Arc::new(std::sync::Mutex::new(Some(rx)));
     let svc = ServiceBuilder::new()
@@ -62,7 +58,7 @@ fn foreign_stream(
                 Ok::<_, Infallible>(res)
             }
         });
-    (tx, svc)
+    (tx, Svc::new(svc))
 }
 
 #[tokio::test(start_paused = true)]

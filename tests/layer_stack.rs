@@ -1,4 +1,4 @@
-//! SseLayer inside a `ServiceBuilder` with tower-http's CORS, trace,
+//! `SseLayer` inside a `ServiceBuilder` with tower-http's CORS, trace,
 //! compression and timeout layers: events still arrive one by one.
 
 mod layer_support;

@@ -238,7 +238,7 @@ mod tests {
         )
     }
 
-    fn config(layer: SseLayer) -> Config {
+    fn config(layer: &SseLayer) -> Config {
         (*layer.config).clone()
     }
 
@@ -259,7 +259,7 @@ mod tests {
             .retry(Duration::from_secs(3))
             .try_initial_comment("open")
             .unwrap();
-        let (_tx, mut body, _) = open(config(layer));
+        let (_tx, mut body, _) = open(config(&layer));
         assert_eq!(
             next_now(&mut body).unwrap().unwrap(),
             "retry: 3000\n\n:open\n"
@@ -270,7 +270,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_keep_alive_follows_each_idle_interval_and_frames_restart_the_timer() {
         let layer = SseLayer::new().keep_alive_interval(Duration::from_secs(10));
-        let (tx, mut body, metrics) = open(config(layer));
+        let (tx, mut body, metrics) = open(config(&layer));
         assert_eq!(next_now(&mut body), None);
         advance(Duration::from_secs(9)).await;
         assert_eq!(next_now(&mut body), None);
@@ -305,7 +305,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_pause_mid_event_gets_a_comment_line_that_keeps_the_event_whole() {
         let layer = SseLayer::new().try_keep_alive_text("ka").unwrap();
-        let (tx, mut body, metrics) = open(config(layer));
+        let (tx, mut body, metrics) = open(config(&layer));
         send(&tx, b"data: a\n");
         let mut wire = next_now(&mut body).unwrap().unwrap().to_vec();
         advance(Duration::from_secs(15)).await;
@@ -333,7 +333,7 @@ mod tests {
         let layer = SseLayer::new()
             .shutdown(shutdown.clone())
             .final_event(&Event::new().data("bye"));
-        let (tx, mut body, metrics) = open(config(layer));
+        let (tx, mut body, metrics) = open(config(&layer));
         send(&tx, b"data: 1\n\n");
         assert_eq!(next_now(&mut body).unwrap().unwrap(), "data: 1\n\n");
         let pending = tokio::spawn(async move {
@@ -355,7 +355,7 @@ mod tests {
         let layer = SseLayer::new()
             .shutdown(shutdown.clone())
             .final_event(&Event::new().data("bye"));
-        let (tx, mut body, _) = open(config(layer));
+        let (tx, mut body, _) = open(config(&layer));
         send(&tx, b"data: half\n");
         assert_eq!(next_now(&mut body).unwrap().unwrap(), "data: half\n");
         shutdown.trigger();
@@ -369,7 +369,7 @@ mod tests {
             .keep_alive_interval(Duration::from_secs(7))
             .max_duration(Duration::from_secs(100))
             .max_duration_jitter(Duration::from_secs(20));
-        let (_tx, mut body, _) = open(config(layer));
+        let (_tx, mut body, _) = open(config(&layer));
         let mut elapsed = 0;
         let mut keep_alives = 0;
         loop {
