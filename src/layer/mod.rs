@@ -3,7 +3,7 @@
 //! connection limit, maximum lifetime, graceful shutdown, metrics).
 //!
 //! The types here are the layer's plumbing; most code only names
-//! [`SseLayer`](crate::SseLayer), re-exported at the crate root.
+//! [`SseLayer`], re-exported at the crate root.
 
 mod body;
 mod boundary;
