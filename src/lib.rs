@@ -38,8 +38,14 @@
 //!
 //! - `json` (default): [`Event::json_data`] and [`Json`].
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
+//! - `redis`: the Redis Streams backend in [`redis`].
+
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+mod readme {}
 
 mod body;
+mod channel;
 mod error;
 mod event;
 mod field;
@@ -48,10 +54,13 @@ mod last_event_id;
 pub mod layer;
 mod metrics;
 pub mod parse;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod response;
 mod shutdown;
 
 pub use body::EventStream;
+pub use channel::{Hub, HubConfig, SlowConsumer, Subscription, GAP_EVENT_TYPE};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{EncodedEvent, Event};
 pub use field::{EventId, EventType};
