@@ -16,7 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -154,7 +157,8 @@ fn server(variant: &str, keep_alive: Duration) {
                 "/sse",
                 get(move || async move {
                     use axum::response::sse::{Event, KeepAlive, Sse};
-                    let never = futures_util::stream::pending::<Result<Event, std::convert::Infallible>>();
+                    let never =
+                        futures_util::stream::pending::<Result<Event, std::convert::Infallible>>();
                     Sse::new(never).keep_alive(KeepAlive::new().interval(keep_alive))
                 }),
             ),

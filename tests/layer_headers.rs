@@ -16,6 +16,7 @@ use http_body_util::{Full, StreamBody};
 use hyper::body::Frame;
 use layer_support::{collect, get_h1, get_h2, next_data, serve, serve_axum, sse_request};
 use tower::ServiceBuilder;
+use tower_sse::parse::{parse_events, MessageEvent};
 use tower_sse::{Event, EventStream, SseLayer};
 
 /// A handler whose body the crate did not produce: a "proxied" event stream.
@@ -156,7 +157,10 @@ async fn axum_routers_get_the_layer_for_tower_sse_and_axum_sse_handlers() {
             "retry: 1500\n\n",
             "{path}"
         );
-        assert_eq!(collect(body).await, event, "{path}");
+        let rest = collect(body).await;
+        assert_eq!(rest, event, "{path}");
+        let data = event.trim_start_matches("data: ").trim_end();
+        assert_eq!(parse_events(&rest).unwrap(), [MessageEvent::new(data)]);
     }
     let res = get_h1(addr, sse_request("/text")).await;
     assert!(res.headers().get("x-accel-buffering").is_none());

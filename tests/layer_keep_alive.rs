@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tower::ServiceBuilder;
+use tower_sse::parse::{parse, EventReader, Item, MessageEvent};
 use tower_sse::{Event, EventStream, SseLayer};
 
 type Frames = StreamBody<
@@ -101,6 +102,14 @@ async fn a_body_pausing_mid_event_still_delivers_exactly_one_event() {
     tx.send(b"data: b\n\n").unwrap();
     wire.extend_from_slice(&next_data(&mut body).await.unwrap());
     assert_eq!(wire, b"data: a\n:ping\ndata: b\n\n");
+    // A client's parser sees the comment and exactly one event.
+    assert_eq!(
+        parse(&wire).unwrap(),
+        [
+            Item::Comment("ping".into()),
+            Item::Event(MessageEvent::new("a\nb"))
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -165,9 +174,18 @@ async fn the_retry_hint_and_initial_comment_come_first_on_a_real_server() {
             Ok::<_, Infallible>(EventStream::new(events).into_http_response())
         });
     let addr = serve(svc).await;
-    let mut body = get_h1(addr, sse_request("/")).await.into_body();
+    let body = get_h1(addr, sse_request("/")).await.into_body();
+    let mut reader = EventReader::new(body);
+    let mut items = Vec::new();
+    for _ in 0..2 {
+        let item = tokio::time::timeout(layer_support::PROMPT, reader.next()).await;
+        items.push(item.expect("in time").unwrap().unwrap());
+    }
     assert_eq!(
-        next_data(&mut body).await.unwrap(),
-        "retry: 2500\n\n:welcome\n"
+        items,
+        [
+            Item::Retry(Duration::from_millis(2500)),
+            Item::Comment("welcome".into())
+        ]
     );
 }

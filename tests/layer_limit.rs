@@ -11,6 +11,7 @@ use http::Request;
 use hyper::body::Incoming;
 use layer_support::{collect, get_h1, get_h2, next_data, serve, sse_request, PROMPT};
 use tower::ServiceBuilder;
+use tower_sse::parse::{parse, Item};
 use tower_sse::{EventStream, OverCapacity, SseLayer};
 
 /// Counts the event streams the handler holds (dropped with the body).
@@ -90,7 +91,9 @@ async fn past_the_limit_streams_get_only_a_retry_hint_and_a_slot_frees_on_discon
     let rejected = get_h1(addr, sse_request("/")).await;
     assert_eq!(rejected.status(), 200);
     assert_eq!(rejected.headers()["content-type"], "text/event-stream");
-    assert_eq!(collect(rejected.into_body()).await, "retry: 7000\n\n");
+    let wire = collect(rejected.into_body()).await;
+    assert_eq!(wire, "retry: 7000\n\n");
+    assert_eq!(parse(&wire).unwrap(), [Item::Retry(Duration::from_secs(7))]);
     assert_eq!(metrics.rejected(), 1);
     // The rejected handler's body (and what it held) was released at once.
     eventually("the rejected body to be dropped", || {

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{Request, StatusCode};
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use layer_support::{collect, get_h1, get_h2, next_data, serve};
+use layer_support::{get_h1, get_h2, next_data, serve, PROMPT};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tower::ServiceBuilder;
@@ -19,6 +20,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use tower_sse::parse::{EventReader, Item, MessageEvent};
 use tower_sse::{Event, EventStream, SseLayer};
 
 type Feed = Arc<Mutex<Option<mpsc::UnboundedReceiver<Event>>>>;
@@ -86,13 +88,21 @@ async fn events_arrive_one_by_one_through_cors_trace_compression_and_timeout() {
     );
     let mut body = res.into_body();
     assert_eq!(next_data(&mut body).await.unwrap(), "retry: 2000\n\n");
-    // The response outlives the 1 s request timeout: it only bounds the handler.
-    for n in 0..3 {
+    let mut reader = EventReader::new(body);
+    // Each event arrives before the next is sent, and the response outlives the
+    // 1 s request timeout (it only bounds the handler).
+    for n in 0..3u64 {
         tx.send(Event::new().id(n).data(format!("event {n}")))
             .unwrap();
-        let expected = format!("id: {n}\ndata: event {n}\n\n");
-        assert_eq!(next_data(&mut body).await.unwrap(), expected);
+        let item = tokio::time::timeout(PROMPT, reader.next())
+            .await
+            .expect("in time");
+        let expected = MessageEvent::new(format!("event {n}")).with_last_event_id(n.to_string());
+        assert_eq!(item.unwrap().unwrap(), Item::Event(expected));
     }
     drop(tx);
-    assert!(collect(body).await.is_empty());
+    assert!(tokio::time::timeout(PROMPT, reader.next())
+        .await
+        .unwrap()
+        .is_none());
 }

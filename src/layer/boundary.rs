@@ -154,4 +154,25 @@ mod tests {
         let m: u64 = wire.iter().map(|byte| b.observe(&[*byte])).sum();
         assert_eq!((m, n), (3, 3));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_split_gives_the_same_state_and_event_count(
+            wire in proptest::collection::vec(proptest::sample::select(b"a: \r\n".to_vec()), 0..64),
+            cuts in proptest::collection::vec(0usize..64, 0..8),
+        ) {
+            let (whole, n) = feed(&[&wire]);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(wire.len())).collect();
+            cuts.sort_unstable();
+            let mut b = Boundary::default();
+            let mut m = 0;
+            let mut start = 0;
+            for cut in cuts.into_iter().chain([wire.len()]) {
+                m += b.observe(&wire[start..cut]);
+                start = cut;
+            }
+            proptest::prop_assert_eq!(m, n);
+            proptest::prop_assert_eq!((b.at_line(), b.at_event()), (whole.at_line(), whole.at_event()));
+        }
+    }
 }
