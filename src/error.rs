@@ -34,6 +34,11 @@ pub enum ErrorKind {
     BufferFull,
     /// The [`Hub`](crate::Hub) was closed.
     Closed,
+    /// A configuration value was rejected (for example a malformed Redis URL).
+    InvalidConfig,
+    /// The event backend (Redis) failed or could not be reached; the source
+    /// holds the backend's own error.
+    Backend,
 }
 
 impl Error {
@@ -94,6 +99,8 @@ impl fmt::Display for Error {
             ErrorKind::Body => "failed to read the response body",
             ErrorKind::BufferFull => "event stream parser exceeded its buffer limit",
             ErrorKind::Closed => "the hub is closed",
+            ErrorKind::InvalidConfig => "invalid configuration",
+            ErrorKind::Backend => "event backend failed",
         };
         match &self.source {
             Some(source) => write!(f, "{msg}: {source}"),

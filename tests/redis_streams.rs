@@ -1,0 +1,342 @@
+//! The Redis Streams store and topic readers against a real `redis-server`.
+#![cfg(feature = "redis")]
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use redis_server::RedisServer;
+use tokio::sync::mpsc;
+use tower_sse::redis::{Delivery, RedisConfig, RedisStreams, StreamId, TopicReader};
+use tower_sse::{ErrorKind, Event};
+
+/// Upper bound for anything that should happen "soon"; never reached when
+/// the tests pass.
+const SOON: Duration = Duration::from_secs(10);
+
+fn config(server: &RedisServer) -> RedisConfig {
+    RedisConfig::new(server.url())
+        .unwrap()
+        .key_prefix("test:")
+        .block_timeout(Duration::from_millis(500))
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_millis(500))
+}
+
+async fn connect(server: &RedisServer) -> RedisStreams {
+    RedisStreams::connect(config(server)).await.unwrap()
+}
+
+fn follow(
+    streams: &RedisStreams,
+    topic: &str,
+    from: StreamId,
+) -> (TopicReader, mpsc::UnboundedReceiver<Delivery>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let reader = streams.spawn_reader(topic, from, move |delivery| {
+        if tx.send(delivery).is_ok() {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    });
+    (reader, rx)
+}
+
+/// The next events delivered, as `(id, bytes)`; panics on a gap.
+async fn next_events(rx: &mut mpsc::UnboundedReceiver<Delivery>) -> Vec<(StreamId, Vec<u8>)> {
+    match tokio::time::timeout(SOON, rx.recv()).await {
+        Ok(Some(Delivery::Events(events))) => events
+            .into_iter()
+            .map(|e| (e.id(), e.encoded().as_bytes().to_vec()))
+            .collect(),
+        other => panic!("expected events, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_published_event_replays_with_its_redis_id_as_the_sse_id() {
+    let server = RedisServer::start();
+    let streams = connect(&server).await;
+    let event = Event::new()
+        .try_event("chat")
+        .unwrap()
+        .id(42_u64) // ignored: Redis assigns the id
+        .data("hello\nworld");
+
+    let first = streams.publish("room", &event).await.unwrap();
+    let second = streams
+        .publish("room", &Event::new().data("2"))
+        .await
+        .unwrap();
+    assert!(first < second);
+
+    let replay = streams.replay("room", StreamId::ZERO).await.unwrap();
+    assert!(replay.is_complete());
+    let events = replay.events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].id(), first);
+    assert_eq!(
+        events[0].encoded().as_bytes(),
+        format!("event: chat\nid: {first}\ndata: hello\ndata: world\n\n").as_bytes()
+    );
+
+    // Exclusive: after the first id comes exactly the second event.
+    let after_first = streams.replay("room", first).await.unwrap();
+    assert!(after_first.is_complete());
+    let ids: Vec<_> = after_first.events().iter().map(|e| e.id()).collect();
+    assert_eq!(ids, [second]);
+    assert!(streams
+        .replay("room", second)
+        .await
+        .unwrap()
+        .events()
+        .is_empty());
+    assert_eq!(streams.last_id("room").await.unwrap(), second);
+    assert_eq!(streams.last_id("empty").await.unwrap(), StreamId::ZERO);
+}
+
+#[tokio::test]
+async fn a_trimmed_last_event_id_is_reported_as_a_gap() {
+    let server = RedisServer::start();
+    let streams = RedisStreams::connect(config(&server).history(10))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..400 {
+        let event = Event::new().data(i.to_string());
+        ids.push(streams.publish("news", &event).await.unwrap());
+    }
+
+    let all = streams.replay("news", StreamId::ZERO).await.unwrap();
+    assert!(
+        all.events().len() >= 10,
+        "MAXLEN ~ keeps at least the history"
+    );
+    assert!(all.events().len() < 400, "MAXLEN ~ trimmed the stream");
+    assert!(!all.is_complete(), "the start of the stream is gone");
+
+    let old = streams.replay("news", ids[0]).await.unwrap();
+    assert!(!old.is_complete(), "events after the first were trimmed");
+
+    let recent = streams.replay("news", ids[394]).await.unwrap();
+    assert!(recent.is_complete());
+    let got: Vec<_> = recent.events().iter().map(|e| e.id()).collect();
+    assert_eq!(got, ids[395..]);
+
+    // An id Redis never issued for this stream (from the future) is a gap too.
+    let future = StreamId::new(ids[399].millis() + 1_000_000, 0);
+    assert!(!streams.replay("news", future).await.unwrap().is_complete());
+    // A stream that does not exist covers nothing but the very beginning.
+    assert!(!streams
+        .replay("nothing", ids[0])
+        .await
+        .unwrap()
+        .is_complete());
+    assert!(streams
+        .replay("nothing", StreamId::ZERO)
+        .await
+        .unwrap()
+        .is_complete());
+}
+
+#[tokio::test]
+async fn readers_on_two_servers_receive_the_same_events_with_the_same_ids() {
+    let server = RedisServer::start();
+    let a = connect(&server).await;
+    let b = connect(&server).await;
+    let from = a.last_id("t").await.unwrap();
+    let (_ra, mut rx_a) = follow(&a, "t", from);
+    let (_rb, mut rx_b) = follow(&b, "t", from);
+
+    let id = a.publish("t", &Event::new().data("x")).await.unwrap();
+    let expected = vec![(id, format!("id: {id}\ndata: x\n\n").into_bytes())];
+    assert_eq!(next_events(&mut rx_a).await, expected);
+    assert_eq!(next_events(&mut rx_b).await, expected);
+}
+
+#[tokio::test]
+async fn publishing_while_redis_is_down_fails_promptly_with_a_backend_error() {
+    let mut server = RedisServer::start();
+    let streams = connect(&server).await;
+    streams
+        .publish("t", &Event::new().data("up"))
+        .await
+        .unwrap();
+
+    server.kill();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let err = streams
+            .publish("t", &Event::new().data("down"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend);
+        assert!(std::error::Error::source(&err).is_some());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    server.restart();
+    // The first publish after Redis is back succeeds.
+    streams
+        .publish("t", &Event::new().data("back"))
+        .await
+        .unwrap();
+    let data: Vec<_> = streams
+        .replay("t", StreamId::ZERO)
+        .await
+        .unwrap()
+        .into_events()
+        .into_iter()
+        .map(|e| String::from_utf8(e.encoded().as_bytes().to_vec()).unwrap())
+        .filter_map(|s| s.lines().nth(1).map(str::to_owned))
+        .collect();
+    assert_eq!(
+        data,
+        ["data: up", "data: back"],
+        "nothing published while down was kept"
+    );
+}
+
+#[tokio::test]
+async fn a_reader_resumes_from_its_last_id_after_redis_is_killed_and_restarted() {
+    let mut server = RedisServer::start();
+    let streams = connect(&server).await;
+    let publisher = connect(&server).await;
+    let (_reader, mut rx) = follow(&streams, "live", StreamId::ZERO);
+
+    let before = publisher
+        .publish("live", &Event::new().data("before"))
+        .await
+        .unwrap();
+    assert_eq!(next_events(&mut rx).await[0].0, before);
+
+    server.kill();
+    assert!(publisher
+        .publish("live", &Event::new().data("lost"))
+        .await
+        .is_err());
+    server.restart();
+
+    let mut after = Vec::new();
+    for i in 0..3 {
+        // The reader may still be backing off: publishing must not wait for it.
+        let event = Event::new().data(format!("after {i}"));
+        after.push(publisher.publish("live", &event).await.unwrap());
+    }
+    let mut received = Vec::new();
+    while received.len() < after.len() {
+        received.extend(next_events(&mut rx).await.into_iter().map(|(id, _)| id));
+    }
+    assert_eq!(
+        received, after,
+        "every event after the restart, once, in order"
+    );
+
+    // What Redis acknowledged before the kill survived it.
+    let kept = publisher.replay("live", StreamId::ZERO).await.unwrap();
+    assert_eq!(kept.events()[0].id(), before);
+    assert_eq!(kept.events().len(), 4);
+}
+
+#[tokio::test]
+async fn a_reader_that_missed_trimmed_events_while_disconnected_reports_a_gap() {
+    let mut server = RedisServer::start();
+    // A long first backoff, so that the backlog overflows the history well
+    // before the reader comes back.
+    let slow = config(&server)
+        .history(10)
+        .backoff(Duration::from_secs(3), Duration::from_secs(3));
+    let streams = RedisStreams::connect(slow).await.unwrap();
+    let publisher = RedisStreams::connect(config(&server).history(10))
+        .await
+        .unwrap();
+    let (_reader, mut rx) = follow(&streams, "g", StreamId::ZERO);
+    let first = publisher
+        .publish("g", &Event::new().data("0"))
+        .await
+        .unwrap();
+    assert_eq!(next_events(&mut rx).await[0].0, first);
+
+    // Break the reader's connection and let the backlog overflow the history
+    // before it can come back.
+    server.kill();
+    server.restart();
+    for i in 0..400 {
+        let _ = publisher
+            .publish("g", &Event::new().data(i.to_string()))
+            .await;
+    }
+    let mut saw_gap = false;
+    let last = publisher.last_id("g").await.unwrap();
+    let mut newest = first;
+    while newest < last {
+        match tokio::time::timeout(SOON, rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Delivery::Gap { after } => {
+                assert_eq!(after, first);
+                saw_gap = true;
+            }
+            Delivery::Events(events) => newest = events.last().unwrap().id(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(saw_gap);
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_server_a_resumes_on_server_b_with_exactly_the_missed_events() {
+    let server = RedisServer::start();
+    let a = connect(&server).await;
+    let b = connect(&server).await;
+    let (reader_a, mut rx_a) = follow(&a, "feed", StreamId::ZERO);
+
+    let mut published = Vec::new();
+    for i in 0..3 {
+        published.push(
+            a.publish("feed", &Event::new().data(i.to_string()))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.extend(next_events(&mut rx_a).await);
+    }
+    // The client disconnects from A after the second event; its
+    // Last-Event-ID is that event's id, as A sent it on the wire.
+    let last_event_id = std::str::from_utf8(&seen[1].1)
+        .unwrap()
+        .strip_prefix("id: ")
+        .and_then(|rest| rest.split('\n').next())
+        .unwrap()
+        .to_owned();
+    drop(reader_a);
+    for i in 3..5 {
+        published.push(
+            b.publish("feed", &Event::new().data(i.to_string()))
+                .await
+                .unwrap(),
+        );
+    }
+
+    let replay = b
+        .replay("feed", last_event_id.parse().unwrap())
+        .await
+        .unwrap();
+    assert!(replay.is_complete());
+    let ids: Vec<_> = replay.events().iter().map(|e| e.id()).collect();
+    assert_eq!(ids, published[2..]);
+    // Server B encodes exactly the bytes server A sent for the same event.
+    assert_eq!(replay.events()[0].encoded().as_bytes(), &seen[2].1[..]);
+}
