@@ -46,6 +46,7 @@ mod stream_id;
 
 pub use config::RedisConfig;
 pub use entry::StoredEvent;
+pub(crate) use reader::Backoff;
 pub use reader::{Delivery, TopicReader};
 pub use store::{RedisStreams, Replay};
 pub use stream_id::StreamId;

@@ -54,6 +54,8 @@ impl std::fmt::Debug for RedisStreams {
 pub struct Replay {
     events: Vec<StoredEvent>,
     complete: bool,
+    /// The newest id the stream ever issued, as seen by this replay.
+    newest: StreamId,
 }
 
 impl Replay {
@@ -97,6 +99,12 @@ impl Replay {
     #[must_use]
     pub fn is_complete(&self) -> bool {
         self.complete
+    }
+
+    /// The newest id the stream had issued when the replay was read (at
+    /// least the last replayed event's), [`StreamId::ZERO`] for no stream.
+    pub(crate) fn newest(&self) -> StreamId {
+        self.newest
     }
 }
 
@@ -198,13 +206,18 @@ impl RedisStreams {
         // XRANGE is then visible, so a gap is never missed (a trim that
         // happened in between can only cause a cautious false gap).
         let info = self.query_info(&key).await?;
-        let events = raw
+        let events: Vec<StoredEvent> = raw
             .into_iter()
             .filter_map(|(id, fields)| entry::decode(&key, &id, fields))
             .collect();
+        let newest = info
+            .as_ref()
+            .map_or(StreamId::ZERO, |i| i.last_generated)
+            .max(events.last().map_or(StreamId::ZERO, StoredEvent::id));
         Ok(Replay {
             events,
             complete: covers(info.as_ref(), after),
+            newest,
         })
     }
 
