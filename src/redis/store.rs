@@ -129,7 +129,15 @@ impl RedisStreams {
             .set_number_of_retries(0)
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout));
-        let client = config.client.clone();
+        // RESP3 lets the manager hear that its connection dropped (say, Redis
+        // restarted) and reconnect before the next command, instead of
+        // failing that command on the dead connection.
+        let info = config.client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(resp3)).map_err(backend)?;
         let manager = with_deadline(
             &config,
             ConnectionManager::new_with_config(client, manager_config),
