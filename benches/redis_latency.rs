@@ -150,7 +150,7 @@ fn main() {
                 tokio::spawn(direct(hub.clone(), start.clone(), events, origin))
             });
         }
-        let (half_a, half_b) = ((subscribers + 1) / 2, subscribers / 2);
+        let (half_a, half_b) = (subscribers.div_ceil(2), subscribers / 2);
         while a.subscribers(TOPIC) as u64 != half_a || b.subscribers(TOPIC) as u64 != half_b {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

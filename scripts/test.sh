@@ -11,3 +11,6 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
 cargo test --all-features --all-targets
 cargo test --all-features --doc
+
+# Bounded fuzzing of the parser and of encode/parse round trips.
+scripts/fuzz.sh

@@ -50,10 +50,14 @@ mod error;
 mod event;
 mod field;
 mod into_event;
+mod last_event_id;
+pub mod layer;
+mod metrics;
 pub mod parse;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod response;
+mod shutdown;
 
 pub use body::EventStream;
 pub use channel::{Hub, HubConfig, SlowConsumer, Subscription, GAP_EVENT_TYPE};
@@ -63,4 +67,10 @@ pub use field::{EventId, EventType};
 #[cfg(feature = "json")]
 pub use into_event::Json;
 pub use into_event::{EventItem, IntoEvent};
+pub use last_event_id::LastEventId;
+#[cfg(feature = "axum")]
+pub use last_event_id::MissingLastEventId;
+pub use layer::{OverCapacity, SseLayer};
+pub use metrics::{SseMetrics, SseMetricsSnapshot};
 pub use response::TEXT_EVENT_STREAM;
+pub use shutdown::Shutdown;

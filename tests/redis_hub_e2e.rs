@@ -133,11 +133,8 @@ async fn a_client_moving_from_server_a_to_server_b_gets_exactly_the_missed_event
     for n in 0..3 {
         ids.push(hub_a.publish("room", format!("m{n}")).await.unwrap());
     }
-    for n in 0..3 {
-        assert_eq!(
-            client.next_event().await,
-            message(&ids[n], &format!("m{n}"))
-        );
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(client.next_event().await, message(id, &format!("m{n}")));
     }
     let last_seen = client.events.parser().last_event_id().to_owned();
     assert_eq!(last_seen, ids[2].as_str());
@@ -152,11 +149,8 @@ async fn a_client_moving_from_server_a_to_server_b_gets_exactly_the_missed_event
     }
 
     let mut client = Client::connect(addr_b, Some(&last_seen)).await;
-    for n in 3..6 {
-        assert_eq!(
-            client.next_event().await,
-            message(&ids[n], &format!("m{n}"))
-        );
+    for (n, id) in ids.iter().enumerate().skip(3) {
+        assert_eq!(client.next_event().await, message(id, &format!("m{n}")));
     }
     // Then live, from either server, each event exactly once.
     for n in 6..9 {

@@ -1,0 +1,117 @@
+//! The chat app's routes, separate from `main.rs` so that the browser test can
+//! run the very same app in-process and keep its hub across a restart.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+use tower_sse::{Event, EventType};
+
+use crate::standin::{self, Hub, Shutdown};
+
+/// How long browsers wait before reconnecting.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The event type of chat messages.
+pub(crate) const CHAT: EventType = EventType::from_static("chat");
+
+/// What `POST /rooms/{room}/messages` takes.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewMessage {
+    pub(crate) user: String,
+    pub(crate) message: String,
+}
+
+/// The data of a `chat` event.
+#[derive(Debug, Serialize)]
+pub(crate) struct ChatMessage {
+    pub(crate) user: String,
+    pub(crate) message: String,
+    pub(crate) room: String,
+    /// Milliseconds since the Unix epoch.
+    pub(crate) sent_at: u64,
+}
+
+#[derive(Clone)]
+struct AppState {
+    hub: Hub,
+    shutdown: Shutdown,
+}
+
+/// The whole app: rooms are topics of `hub`; `shutdown` ends open streams.
+pub(crate) fn router(hub: Hub, shutdown: Shutdown) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(include_str!("page.html")) }))
+        .route("/rooms/{room}/messages", post(send))
+        .route("/rooms/{room}/events", get(events))
+        .with_state(AppState { hub, shutdown })
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Publishes a message to `room` as a `chat` event; returns its id.
+pub(crate) fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, String> {
+    if !valid_room(room) {
+        return Err("room names are 1 to 64 letters, digits, '-' or '_'".into());
+    }
+    if new.user.trim().is_empty() || new.user.chars().count() > 64 {
+        return Err("user must be 1 to 64 characters".into());
+    }
+    if new.message.trim().is_empty() || new.message.len() > 4096 {
+        return Err("message must be 1 to 4096 bytes".into());
+    }
+    let sent_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let chat = ChatMessage {
+        user: new.user,
+        message: new.message,
+        room: room.to_owned(),
+        sent_at,
+    };
+    let event = Event::new()
+        .event(CHAT)
+        .json_data(&chat)
+        .map_err(|e| e.to_string())?;
+    let id = hub.publish(room, event).map_err(|e| e.to_string())?;
+    tracing::info!(%room, user = %chat.user, %id, "message");
+    Ok(id.to_string())
+}
+
+fn valid_room(room: &str) -> bool {
+    (1..=64).contains(&room.len())
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `POST /rooms/{room}/messages` with `{"user": "...", "message": "..."}`.
+async fn send(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    Json(new): Json<NewMessage>,
+) -> Response {
+    match publish(&state.hub, &room, new) {
+        Ok(id) => Json(serde_json::json!({ "id": id })).into_response(),
+        Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
+    }
+}
+
+/// `GET /rooms/{room}/events`: the room's stream, resuming after `Last-Event-ID`.
+async fn events(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !valid_room(&room) {
+        return (StatusCode::NOT_FOUND, "no such room\n").into_response();
+    }
+    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    tracing::info!(%room, ?last_event_id, "subscriber");
+    let events = state.hub.subscribe_from(&room, last_event_id);
+    standin::sse(events, RETRY, &state.shutdown).into_response()
+}

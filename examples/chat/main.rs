@@ -1,0 +1,75 @@
+//! Chat rooms: pick a room and a name, chat with every browser in that room.
+//!
+//! ```sh
+//! cargo run --example chat --features axum
+//! ```
+//!
+//! Open <http://127.0.0.1:3000/> in two windows, join the same room with two
+//! names, and chat. Stop and restart nothing else: a browser that loses the
+//! connection reconnects with `Last-Event-ID` and gets exactly the messages
+//! it missed. `PORT=8080` picks another port. From a shell:
+//!
+//! ```sh
+//! curl -N http://127.0.0.1:3000/rooms/general/events
+//! curl -H 'content-type: application/json' -d '{"user":"ann","message":"hi"}' \
+//!     http://127.0.0.1:3000/rooms/general/messages
+//! ```
+//!
+//! Routes: `GET /` the chat page, `POST /rooms/{room}/messages` with
+//! `{"user": "...", "message": "..."}`, `GET /rooms/{room}/events` the event
+//! stream: `event: chat`, an id, and `{"user","message","room","sent_at"}`.
+
+#[path = "../common/standin.rs"]
+mod standin;
+
+mod app;
+
+use standin::{Hub, Shutdown};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
+    let hub = Hub::new();
+    let shutdown = Shutdown::new();
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("chat rooms: http://127.0.0.1:{port}/");
+
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: ending open streams");
+        signal.trigger();
+    });
+    axum::serve(listener, app::router(hub, shutdown.clone()))
+        .with_graceful_shutdown(shutdown.triggered())
+        .await?;
+    tracing::info!("bye");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,21 @@
+//! [`SseLayer`]: a tower layer that makes any event-stream response
+//! production-ready (headers, keep-alive, retry hint, `Last-Event-ID`,
+//! connection limit, maximum lifetime, graceful shutdown, metrics).
+//!
+//! The types here are the layer's plumbing; most code only names
+//! [`SseLayer`], re-exported at the crate root.
+
+mod body;
+mod boundary;
+mod future;
+mod guard;
+mod jitter;
+#[allow(clippy::module_inception)]
+mod layer;
+mod service;
+mod stream;
+
+pub use self::body::SseBody;
+pub use self::future::ResponseFuture;
+pub use self::layer::{OverCapacity, SseLayer};
+pub use self::service::Sse;

@@ -1,0 +1,113 @@
+//! The `chat` example in a real Chromium: two pages chat in a room; the server
+//! is stopped mid-conversation (open streams end, graceful shutdown completes),
+//! a message arrives while it is down, and after the restart on the same port
+//! each page resumes with `Last-Event-ID` and shows every message exactly once.
+//!
+//! The app runs in-process (the example's own `app.rs`) so the test can keep
+//! its hub, the message history, across the restart.
+
+mod support;
+
+#[path = "../examples/common/standin.rs"]
+mod standin;
+
+#[allow(dead_code)]
+#[path = "../examples/chat/app.rs"]
+mod app;
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use standin::{Hub, Shutdown};
+use support::chrome::Chrome;
+use support::page::Page;
+use support::TestResult;
+use tokio::task::JoinHandle;
+
+/// The chat app served on `addr` (port 0: any free port) until `shutdown`.
+async fn serve(hub: &Hub, port: u16) -> (SocketAddr, Shutdown, JoinHandle<std::io::Result<()>>) {
+    let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the chat app");
+    let addr = listener.local_addr().unwrap();
+    let server = axum::serve(listener, app::router(hub.clone(), shutdown.clone()))
+        .with_graceful_shutdown(shutdown.clone().triggered());
+    (addr, shutdown, tokio::spawn(server.into_future()))
+}
+
+async fn join(page: &Page, url: &str, name: &str) -> TestResult {
+    page.goto(url).await?;
+    page.type_into("#name", name).await?;
+    page.click("#join button").await?;
+    page.wait_for_text("#state", "Connected").await
+}
+
+async fn say(page: &Page, text: &str) -> TestResult {
+    page.type_into("#text", text).await?;
+    page.click("#send").await
+}
+
+#[tokio::test]
+async fn pages_resume_with_last_event_id_after_a_restart_and_show_every_message_once() {
+    let hub = Hub::new();
+    let (addr, shutdown, server) = serve(&hub, 0).await;
+    let url = format!("http://{addr}/");
+    let chrome = Chrome::start();
+    chrome
+        .check("browser_chat", async {
+            let ann = chrome.open("ann").await?;
+            let bob = chrome.open("bob").await?;
+            join(&ann, &url, "ann").await?;
+            join(&bob, &url, "bob").await?;
+
+            let mut expected = vec![];
+            for (page, line) in [(&ann, "hi bob"), (&bob, "hi ann"), (&ann, "how are you?")] {
+                say(page, line).await?;
+                expected.push(format!("{}: {line}", page.label()));
+                let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+                ann.wait_for_texts("#messages li", &expected).await?;
+                bob.wait_for_texts("#messages li", &expected).await?;
+            }
+
+            // Stop the server: the open streams end, so shutdown completes.
+            shutdown.trigger();
+            tokio::time::timeout(Duration::from_secs(1), server)
+                .await
+                .map_err(|_| "the server did not shut down within 1 s with open streams")???;
+            ann.wait_for_text("#state", "Connecting...").await?;
+            bob.wait_for_text("#state", "Connecting...").await?;
+
+            // A message arrives while the pages are disconnected.
+            app::publish(
+                &hub,
+                "general",
+                app::NewMessage {
+                    user: "cy".into(),
+                    message: "sent while you were away".into(),
+                },
+            )?;
+            expected.push("cy: sent while you were away".to_owned());
+
+            let (_addr, _shutdown, _server) = serve(&hub, addr.port()).await;
+            ann.wait_for_text("#state", "Connected").await?;
+            bob.wait_for_text("#state", "Connected").await?;
+            say(&bob, "fine, thanks").await?;
+            expected.push("bob: fine, thanks".to_owned());
+
+            let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+            ann.wait_for_texts("#messages li", &expected).await?;
+            bob.wait_for_texts("#messages li", &expected).await?;
+            let ids = ann
+                .client()
+                .execute(
+                    "return Array.from(document.querySelectorAll('#messages li'), e => e.dataset.id);",
+                    vec![],
+                )
+                .await?;
+            assert_eq!(ids, serde_json::json!(["1", "2", "3", "4", "5"]));
+            Ok(())
+        })
+        .await;
+}
