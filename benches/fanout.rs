@@ -115,10 +115,10 @@ impl Publisher {
         }
     }
 
-    fn publish(&self, tick: Tick) {
+    async fn publish(&self, tick: Tick) {
         match self {
             Self::Hub(hub) => {
-                hub.publish(TOPIC, tick).expect("publish");
+                hub.publish(TOPIC, tick).await.expect("publish");
             }
             Self::Broadcast(tx) => {
                 let _ = tx.send(tick);
@@ -286,7 +286,7 @@ async fn publish_paced(publisher: &Publisher, seq: &mut u64, count: usize, rate:
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for _ in 0..count {
         interval.tick().await;
-        publisher.publish(tick(*seq));
+        publisher.publish(tick(*seq)).await;
         *seq += 1;
     }
 }
@@ -352,7 +352,7 @@ async fn run_round(contenders: &[Contender], plan: Plan, round: usize) -> Vec<Cl
         tokio::time::sleep(Duration::from_millis(250)).await;
         let publisher = publishers[i].take().expect("open");
         for _ in 0..plan.burst {
-            publisher.publish(tick(seqs[i]));
+            publisher.publish(tick(seqs[i])).await;
             seqs[i] += 1;
         }
         publisher.close();
