@@ -8,9 +8,6 @@
 
 mod support;
 
-#[path = "../examples/common/standin.rs"]
-mod standin;
-
 #[allow(dead_code)]
 #[path = "../examples/chat/app.rs"]
 mod app;
@@ -19,11 +16,11 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use standin::{Hub, Shutdown};
 use support::chrome::Chrome;
 use support::page::Page;
 use support::TestResult;
 use tokio::task::JoinHandle;
+use tower_sse::{Hub, Shutdown};
 
 /// The chat app served on `addr` (port 0: any free port) until `shutdown`.
 async fn serve(hub: &Hub, port: u16) -> (SocketAddr, Shutdown, JoinHandle<std::io::Result<()>>) {
@@ -32,8 +29,10 @@ async fn serve(hub: &Hub, port: u16) -> (SocketAddr, Shutdown, JoinHandle<std::i
         .await
         .expect("bind the chat app");
     let addr = listener.local_addr().unwrap();
-    let server = axum::serve(listener, app::router(hub.clone(), shutdown.clone()))
-        .with_graceful_shutdown(shutdown.clone().triggered());
+    let router = app::router(hub.clone(), shutdown.clone()).expect("the chat router");
+    let signal = shutdown.clone();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { signal.triggered().await });
     (addr, shutdown, tokio::spawn(server.into_future()))
 }
 

@@ -19,12 +19,9 @@
 //! `{"user": "...", "message": "..."}`, `GET /rooms/{room}/events` the event
 //! stream: `event: chat`, an id, and `{"user","message","room","sent_at"}`.
 
-#[path = "../common/standin.rs"]
-mod standin;
-
 mod app;
 
-use standin::{Hub, Shutdown};
+use tower_sse::{Hub, Shutdown};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -34,19 +31,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .init();
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
     let hub = Hub::new();
-    let shutdown = Shutdown::new();
+    // On Ctrl-C / SIGTERM the layer ends every open stream, so axum's
+    // graceful shutdown has nothing left to wait for.
+    let shutdown = Shutdown::from_future(shutdown_signal());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("chat rooms: http://127.0.0.1:{port}/");
-
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: ending open streams");
-        signal.trigger();
-    });
-    axum::serve(listener, app::router(hub, shutdown.clone()))
-        .with_graceful_shutdown(shutdown.triggered())
+    axum::serve(listener, app::router(hub, shutdown.clone())?)
+        .with_graceful_shutdown(async move { shutdown.triggered().await })
         .await?;
     tracing::info!("bye");
     Ok(())
