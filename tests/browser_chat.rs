@@ -4,7 +4,9 @@
 //! each page resumes with `Last-Event-ID` and shows every message exactly once.
 //!
 //! The app runs in-process (the example's own `app.rs`) so the test can keep
-//! its hub, the message history, across the restart.
+//! its hub, the message history, across the restart. A second test restarts
+//! the real process, whose in-memory history is then gone: the page receives
+//! the hub's `sse-gap` event and says that messages were lost.
 
 mod support;
 
@@ -16,6 +18,7 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use support::app::App;
 use support::chrome::Chrome;
 use support::page::Page;
 use support::TestResult;
@@ -107,6 +110,43 @@ async fn pages_resume_with_last_event_id_after_a_restart_and_show_every_message_
                 .await?;
             assert_eq!(ids, serde_json::json!(["1", "2", "3", "4", "5"]));
             Ok(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn after_a_process_restart_without_history_the_page_says_messages_were_lost() {
+    let mut app = App::start("chat", &[]);
+    let url = app.url("/");
+    let chrome = Chrome::start();
+    chrome
+        .check("browser_chat_gap", async {
+            let ann = chrome.open("ann").await?;
+            join(&ann, &url, "ann").await?;
+            say(&ann, "before the restart").await?;
+            ann.wait_for_texts("#messages li", &["ann: before the restart"])
+                .await?;
+
+            let took = app.stop()?;
+            assert!(
+                took < Duration::from_secs(1),
+                "exit took {took:?} after SIGTERM"
+            );
+            ann.wait_for_text("#state", "Connecting...").await?;
+            app.restart();
+            ann.wait_for_text("#state", "Connected").await?;
+            // The new process does not know id 1: the hub sends `sse-gap` and
+            // the page shows a notice instead of pretending nothing happened.
+            say(&ann, "after the restart").await?;
+            ann.wait_for_texts(
+                "#messages li",
+                &[
+                    "ann: before the restart",
+                    "(some earlier messages could not be recovered)",
+                    "ann: after the restart",
+                ],
+            )
+            .await
         })
         .await;
 }
