@@ -5,9 +5,14 @@
 //! ```
 //!
 //! Open <http://127.0.0.1:3000/> in two windows, join the same room with two
-//! names, and chat. Stop and restart nothing else: a browser that loses the
-//! connection reconnects with `Last-Event-ID` and gets exactly the messages
-//! it missed. `PORT=8080` picks another port. From a shell:
+//! names, and chat. A browser that loses the connection reconnects with
+//! `Last-Event-ID` and the [`tower_sse::Hub`] replays exactly the messages it
+//! missed from the room's history; when it cannot (the id is older than the
+//! history, or the server restarted and its in-memory history is gone) it
+//! sends an `sse-gap` event and the page says so. [`tower_sse::SseLayer`]
+//! adds the stream headers, a retry hint, an opening comment and keep-alives,
+//! and ends every stream on Ctrl-C / SIGTERM. `PORT=8080` picks another port.
+//! From a shell:
 //!
 //! ```sh
 //! curl -N http://127.0.0.1:3000/rooms/general/events
