@@ -89,7 +89,8 @@ async fn pages_resume_with_last_event_id_after_a_restart_and_show_every_message_
                     user: "cy".into(),
                     message: "sent while you were away".into(),
                 },
-            )?;
+            )
+            .await?;
             expected.push("cy: sent while you were away".to_owned());
 
             let (_addr, _shutdown, _server) = serve(&hub, addr.port()).await;

@@ -55,7 +55,7 @@ pub(crate) fn router(hub: Hub, shutdown: Shutdown) -> Result<Router, tower_sse::
 }
 
 /// Publishes a message to `room` as a `chat` event; returns its id.
-pub(crate) fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, String> {
+pub(crate) async fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, String> {
     if !valid_room(room) {
         return Err("room names are 1 to 64 letters, digits, '-' or '_'".into());
     }
@@ -78,7 +78,7 @@ pub(crate) fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, 
         .event(CHAT)
         .json_data(&chat)
         .map_err(|e| e.to_string())?;
-    let id = hub.publish(room, event).map_err(|e| e.to_string())?;
+    let id = hub.publish(room, event).await.map_err(|e| e.to_string())?;
     tracing::info!(%room, user = %chat.user, %id, "message");
     Ok(id.to_string())
 }
@@ -96,7 +96,7 @@ async fn send(
     Path(room): Path<String>,
     Json(new): Json<NewMessage>,
 ) -> Response {
-    match publish(&hub, &room, new) {
+    match publish(&hub, &room, new).await {
         Ok(id) => Json(serde_json::json!({ "id": id })).into_response(),
         Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
     }

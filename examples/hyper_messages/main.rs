@@ -147,10 +147,10 @@ async fn post_message(hub: &Hub, request: Request<Incoming>) -> Response<Body> {
             "expected JSON like {\"title\": \"...\", \"body\": \"...\"}\n",
         );
     };
-    let published = Event::new()
-        .event(MESSAGE)
-        .json_data(&message)
-        .and_then(|event| hub.publish(TOPIC, event));
+    let published = match Event::new().event(MESSAGE).json_data(&message) {
+        Ok(event) => hub.publish(TOPIC, event).await,
+        Err(e) => Err(e),
+    };
     match published {
         Ok(id) => {
             tracing::info!(%id, title = %message.title, "message");

@@ -4,6 +4,13 @@
 //! cargo run --example live_updates --features axum
 //! ```
 //!
+//! or, with the board shared by every instance through Redis (and kept across
+//! restarts):
+//!
+//! ```sh
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo run --example live_updates --features axum,redis
+//! ```
+//!
 //! Then open <http://127.0.0.1:3000/> (the board) and
 //! <http://127.0.0.1:3000/post-update> (the form) side by side. `PORT=8080`
 //! picks another port. From a shell:
@@ -34,7 +41,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use tower_http::trace::TraceLayer;
-use tower_sse::{EventStream, Hub, LastEventId, Shutdown, SseLayer, Subscription};
+use tower_sse::{EventStream, Hub, HubConfig, LastEventId, Shutdown, SseLayer, Subscription};
 use tracing_subscriber::EnvFilter;
 
 /// The one topic of this app.
@@ -92,12 +99,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
-/// The in-memory hub; the Redis backend when `REDIS_URL` is set.
+/// The in-memory hub, or the Redis backend when `REDIS_URL` is set: then
+/// every instance of this app on that Redis shares the same board, and the
+/// history survives restarts.
 fn hub() -> Result<Hub, Box<dyn std::error::Error + Send + Sync>> {
-    if std::env::var_os("REDIS_URL").is_some() {
-        tracing::warn!("REDIS_URL is set, but this build uses the in-memory hub");
+    let config = HubConfig::new();
+    match std::env::var("REDIS_URL") {
+        Ok(url) => Ok(with_redis(config, &url)?.build()),
+        Err(_) => {
+            tracing::info!("in-memory hub (set REDIS_URL to share it through Redis)");
+            Ok(config.build())
+        }
     }
-    Ok(Hub::new())
+}
+
+#[cfg(feature = "redis")]
+fn with_redis(
+    config: HubConfig,
+    url: &str,
+) -> Result<HubConfig, Box<dyn std::error::Error + Send + Sync>> {
+    // The URL is not logged: it may hold a password.
+    tracing::info!("Redis hub (REDIS_URL)");
+    let redis = tower_sse::redis::RedisConfig::new(url)?.key_prefix("live_updates:");
+    Ok(config.redis(redis))
+}
+
+#[cfg(not(feature = "redis"))]
+fn with_redis(
+    _config: HubConfig,
+    _url: &str,
+) -> Result<HubConfig, Box<dyn std::error::Error + Send + Sync>> {
+    Err("REDIS_URL is set, but this build has no Redis backend: \
+         run with `--features axum,redis`"
+        .into())
 }
 
 /// `POST|PUT /api/post-update`: publishes the form field `message`.
@@ -113,7 +147,7 @@ async fn post_update(
     }
     // The text is the event's data as is: the encoder splits it into one
     // `data:` line per line, and the browser joins them back.
-    match hub.publish(TOPIC, update.message) {
+    match hub.publish(TOPIC, update.message).await {
         Ok(id) => {
             tracing::info!(%id, "update posted");
             (StatusCode::OK, format!("posted update {id}"))

@@ -157,10 +157,11 @@ async fn vote(State(state): State<AppState>, body: Bytes) -> Response {
     }
     poll.tally = tally;
     // Published under the lock, so tallies reach the hub in vote order.
-    if let Err(e) = tally
-        .event()
-        .and_then(|event| state.hub.publish(TOPIC, event))
-    {
+    let published = match tally.event() {
+        Ok(event) => state.hub.publish(TOPIC, event).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = published {
         tracing::error!(error = %e, "could not publish the tally");
     }
     tracing::info!(%choice, ?tally, "vote");
