@@ -4,12 +4,17 @@
 //! each page resumes with `Last-Event-ID` and shows every message exactly once.
 //!
 //! The app runs in-process (the example's own `app.rs`) so the test can keep
-//! its hub, the message history, across the restart.
+//! its hub, the message history, across the restart. A second test restarts
+//! the real process, whose in-memory history is then gone: the page receives
+//! the hub's `sse-gap` event and says that messages were lost. A third runs
+//! two real chat processes on one Redis: one is restarted mid-conversation,
+//! a message is sent through the other meanwhile, and the pages resume from
+//! the Redis history with every message exactly once.
 
 mod support;
 
-#[path = "../examples/common/standin.rs"]
-mod standin;
+#[path = "support/redis_server.rs"]
+mod redis_server;
 
 #[allow(dead_code)]
 #[path = "../examples/chat/app.rs"]
@@ -19,11 +24,13 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use standin::{Hub, Shutdown};
+use redis_server::RedisServer;
+use support::app::App;
 use support::chrome::Chrome;
 use support::page::Page;
 use support::TestResult;
 use tokio::task::JoinHandle;
+use tower_sse::{Hub, Shutdown};
 
 /// The chat app served on `addr` (port 0: any free port) until `shutdown`.
 async fn serve(hub: &Hub, port: u16) -> (SocketAddr, Shutdown, JoinHandle<std::io::Result<()>>) {
@@ -32,8 +39,10 @@ async fn serve(hub: &Hub, port: u16) -> (SocketAddr, Shutdown, JoinHandle<std::i
         .await
         .expect("bind the chat app");
     let addr = listener.local_addr().unwrap();
-    let server = axum::serve(listener, app::router(hub.clone(), shutdown.clone()))
-        .with_graceful_shutdown(shutdown.clone().triggered());
+    let router = app::router(hub.clone(), shutdown.clone()).expect("the chat router");
+    let signal = shutdown.clone();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { signal.triggered().await });
     (addr, shutdown, tokio::spawn(server.into_future()))
 }
 
@@ -87,7 +96,8 @@ async fn pages_resume_with_last_event_id_after_a_restart_and_show_every_message_
                     user: "cy".into(),
                     message: "sent while you were away".into(),
                 },
-            )?;
+            )
+            .await?;
             expected.push("cy: sent while you were away".to_owned());
 
             let (_addr, _shutdown, _server) = serve(&hub, addr.port()).await;
@@ -107,6 +117,112 @@ async fn pages_resume_with_last_event_id_after_a_restart_and_show_every_message_
                 )
                 .await?;
             assert_eq!(ids, serde_json::json!(["1", "2", "3", "4", "5"]));
+            Ok(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn after_a_process_restart_without_history_the_page_says_messages_were_lost() {
+    let mut app = App::start("chat", &[]);
+    let url = app.url("/");
+    let chrome = Chrome::start();
+    chrome
+        .check("browser_chat_gap", async {
+            let ann = chrome.open("ann").await?;
+            join(&ann, &url, "ann").await?;
+            say(&ann, "before the restart").await?;
+            ann.wait_for_texts("#messages li", &["ann: before the restart"])
+                .await?;
+
+            let took = app.stop()?;
+            assert!(
+                took < Duration::from_secs(1),
+                "exit took {took:?} after SIGTERM"
+            );
+            ann.wait_for_text("#state", "Connecting...").await?;
+            app.restart();
+            ann.wait_for_text("#state", "Connected").await?;
+            // The new process does not know id 1: the hub sends `sse-gap` and
+            // the page shows a notice instead of pretending nothing happened.
+            say(&ann, "after the restart").await?;
+            ann.wait_for_texts(
+                "#messages li",
+                &[
+                    "ann: before the restart",
+                    "(some earlier messages could not be recovered)",
+                    "ann: after the restart",
+                ],
+            )
+            .await
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn with_redis_a_restarted_chat_process_resumes_every_page_with_each_message_once() {
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let env = [("REDIS_URL", redis_url.as_str())];
+    let mut first = App::start("chat", &env);
+    let second = App::start("chat", &env);
+    let url = first.url("/");
+    let chrome = Chrome::start();
+    chrome
+        .check("browser_chat_redis", async {
+            let ann = chrome.open("ann").await?;
+            let bob = chrome.open("bob").await?;
+            join(&ann, &url, "ann").await?;
+            join(&bob, &url, "bob").await?;
+
+            let mut expected = vec![];
+            for (page, line) in [(&ann, "hi bob"), (&bob, "hi ann")] {
+                say(page, line).await?;
+                expected.push(format!("{}: {line}", page.label()));
+                let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+                ann.wait_for_texts("#messages li", &expected).await?;
+                bob.wait_for_texts("#messages li", &expected).await?;
+            }
+
+            let took = first.stop()?;
+            assert!(took < Duration::from_secs(1), "exit took {took:?} after SIGTERM");
+            ann.wait_for_text("#state", "Connecting...").await?;
+            bob.wait_for_text("#state", "Connecting...").await?;
+
+            // Sent through the other instance while the pages' server is down.
+            let (status, text) = support::sse::send(
+                "POST",
+                &second.url("/rooms/general/messages"),
+                "application/json",
+                r#"{"user":"cy","message":"sent while you were away"}"#,
+            )
+            .await?;
+            assert_eq!(status, 200, "{text}");
+            expected.push("cy: sent while you were away".to_owned());
+
+            first.restart();
+            ann.wait_for_text("#state", "Connected").await?;
+            bob.wait_for_text("#state", "Connected").await?;
+            say(&bob, "fine, thanks").await?;
+            expected.push("bob: fine, thanks".to_owned());
+
+            // Every message once, in order, and no gap notice.
+            let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+            ann.wait_for_texts("#messages li", &expected).await?;
+            bob.wait_for_texts("#messages li", &expected).await?;
+            let ids = ann
+                .client()
+                .execute(
+                    "return Array.from(document.querySelectorAll('#messages li'), e => e.dataset.id);",
+                    vec![],
+                )
+                .await?;
+            let ids: Vec<String> = serde_json::from_value(ids)?;
+            let mut unique = ids.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!((ids.len(), unique.len()), (4, 4), "ids {ids:?}");
+            assert!(ids.iter().all(|id| id.contains('-')), "Redis stream ids: {ids:?}");
             Ok(())
         })
         .await;

@@ -1,94 +1,72 @@
 //! The `hyper_messages` example over HTTP: a plain hyper server (no framework)
-//! streams posted messages as `message` events, rejects bad bodies, and ends
-//! its open streams and exits within a second on SIGTERM.
+//! behind `SseLayer` streams posted messages as `message` events, with the
+//! layer's headers, retry hint, opening comment and keep-alives; it replays
+//! after `Last-Event-ID`, rejects bad bodies, and on SIGTERM ends its open
+//! streams and exits within a second.
 
 mod support;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
 use support::app::App;
+use support::sse::{self, Stream};
+use support::TestResult;
+use tower_sse::parse::Item;
 
-type HttpClient<B> = Client<hyper_util::client::legacy::connect::HttpConnector, B>;
-
-async fn post(app: &App, json: &str) -> (u16, String) {
-    let client: HttpClient<Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = Request::post(app.url("/message"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(json.to_owned())))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
+async fn post(app: &App, body: &str) -> TestResult<(u16, String)> {
+    sse::send("POST", &app.url("/message"), "application/json", body).await
 }
 
-/// Reads frames until the body so far equals `expected`, failing on anything else.
-async fn read_exactly(body: &mut Incoming, seen: &mut Vec<u8>, expected: &[u8]) {
-    while seen.len() < expected.len() {
-        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
-            .await
-            .expect("a frame within 5 s")
-            .expect("the stream is still open")
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            seen.extend_from_slice(&data);
-        }
-    }
-    assert_eq!(
-        String::from_utf8_lossy(seen),
-        String::from_utf8_lossy(expected)
-    );
+/// Reads the next `message` event and returns its id and parsed JSON data.
+async fn message(stream: &mut Stream) -> TestResult<(String, Value)> {
+    let event = stream.event().await?;
+    assert_eq!(event.event_type, "message");
+    Ok((event.last_event_id, serde_json::from_str(&event.data)?))
 }
 
 #[tokio::test]
-async fn posted_messages_stream_as_message_events_and_sigterm_ends_the_stream() {
-    let mut app = App::start("hyper_messages", &[]);
-    let client: HttpClient<Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let response: Response<Incoming> = client
-        .get(app.url("/eventstream").parse().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    assert_eq!(response.headers()["cache-control"], "no-cache");
-    let mut body = response.into_body();
-    let mut seen = Vec::new();
-    read_exactly(&mut body, &mut seen, b"retry: 1000\n\n").await;
+async fn posted_messages_stream_as_message_events_behind_the_layer_and_sigterm_ends_the_stream(
+) -> TestResult {
+    let mut app = App::start("hyper_messages", &[("KEEP_ALIVE_MS", "200")]);
+    let mut stream = sse::open(&app.url("/eventstream"), None).await?;
+    stream.assert_layer_headers();
+    stream.assert_prelude("messages").await?;
+    // Idle: the layer sends keep-alive comments.
+    assert_eq!(stream.item().await?, Item::Comment(String::new()));
 
+    let first = json!({"title": "Hello", "body": "two\nlines"});
+    let second = json!({"title": "Ünïcode", "body": "日本語"});
     assert_eq!(
-        post(&app, r#"{"title":"Hello","body":"two\nlines"}"#).await,
-        (200, r#"{"id":"1"}"#.to_owned())
+        post(&app, &first.to_string()).await?,
+        (200, r#"{"id":"1"}"#.into())
     );
     assert_eq!(
-        post(&app, r#"{"title":"Ünïcode","body":"日本語"}"#).await,
-        (200, r#"{"id":"2"}"#.to_owned())
+        post(&app, &second.to_string()).await?,
+        (200, r#"{"id":"2"}"#.into())
     );
-    let expected = concat!(
-        "retry: 1000\n\n",
-        "event: message\nid: 1\ndata: {\"title\":\"Hello\",\"body\":\"two\\nlines\"}\n\n",
-        "event: message\nid: 2\ndata: {\"title\":\"Ünïcode\",\"body\":\"日本語\"}\n\n",
-    );
-    read_exactly(&mut body, &mut seen, expected.as_bytes()).await;
+    assert_eq!(message(&mut stream).await?, ("1".into(), first));
+    assert_eq!(message(&mut stream).await?, ("2".into(), second.clone()));
 
-    let (status, text) = post(&app, r#"{"title":"no body"}"#).await;
-    assert_eq!(status, 400, "{text}");
+    // A reconnecting client gets exactly what came after its last id.
+    let mut resumed = sse::open(&app.url("/eventstream"), Some("1")).await?;
+    resumed.assert_layer_headers();
+    resumed.assert_prelude("messages").await?;
+    assert_eq!(message(&mut resumed).await?, ("2".into(), second));
+
+    let (status, text) = post(&app, r#"{"title":"no body"}"#).await?;
     assert_eq!(
-        text,
-        "expected JSON like {\"title\": \"...\", \"body\": \"...\"}\n"
+        (status, text.as_str()),
+        (
+            400,
+            "expected JSON like {\"title\": \"...\", \"body\": \"...\"}\n"
+        )
     );
 
-    let took = app.stop().unwrap();
+    let took = app.stop()?;
     assert!(took < Duration::from_secs(1), "exit took {took:?}");
-    // The open stream ended cleanly, with nothing after the last event.
-    while let Some(frame) = body.frame().await {
-        let frame = frame.expect("a clean end of the stream");
-        assert!(frame.into_data().map_or(true, |d| d.is_empty()));
-    }
-    assert_eq!(seen, expected.as_bytes());
+    // Both open streams ended cleanly, with nothing after the last event.
+    stream.assert_ends().await?;
+    resumed.assert_ends().await?;
+    Ok(())
 }

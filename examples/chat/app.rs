@@ -4,18 +4,19 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
-use tower_sse::{Event, EventType};
-
-use crate::standin::{self, Hub, Shutdown};
+use tower_sse::{Event, EventStream, EventType, Hub, LastEventId, Shutdown, SseLayer};
 
 /// How long browsers wait before reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How often an idle stream gets a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The event type of chat messages.
 pub(crate) const CHAT: EventType = EventType::from_static("chat");
@@ -37,24 +38,24 @@ pub(crate) struct ChatMessage {
     pub(crate) sent_at: u64,
 }
 
-#[derive(Clone)]
-struct AppState {
-    hub: Hub,
-    shutdown: Shutdown,
-}
-
 /// The whole app: rooms are topics of `hub`; `shutdown` ends open streams.
-pub(crate) fn router(hub: Hub, shutdown: Shutdown) -> Router {
-    Router::new()
+pub(crate) fn router(hub: Hub, shutdown: Shutdown) -> Result<Router, tower_sse::Error> {
+    let sse = SseLayer::new()
+        .retry(RETRY)
+        .keep_alive_interval(KEEP_ALIVE)
+        .try_initial_comment("chat")?
+        .shutdown(shutdown);
+    Ok(Router::new()
         .route("/", get(|| async { Html(include_str!("page.html")) }))
         .route("/rooms/{room}/messages", post(send))
         .route("/rooms/{room}/events", get(events))
-        .with_state(AppState { hub, shutdown })
-        .layer(TraceLayer::new_for_http())
+        .with_state(hub)
+        .layer(sse)
+        .layer(TraceLayer::new_for_http()))
 }
 
 /// Publishes a message to `room` as a `chat` event; returns its id.
-pub(crate) fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, String> {
+pub(crate) async fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, String> {
     if !valid_room(room) {
         return Err("room names are 1 to 64 letters, digits, '-' or '_'".into());
     }
@@ -77,7 +78,7 @@ pub(crate) fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, 
         .event(CHAT)
         .json_data(&chat)
         .map_err(|e| e.to_string())?;
-    let id = hub.publish(room, event).map_err(|e| e.to_string())?;
+    let id = hub.publish(room, event).await.map_err(|e| e.to_string())?;
     tracing::info!(%room, user = %chat.user, %id, "message");
     Ok(id.to_string())
 }
@@ -91,27 +92,28 @@ fn valid_room(room: &str) -> bool {
 
 /// `POST /rooms/{room}/messages` with `{"user": "...", "message": "..."}`.
 async fn send(
-    State(state): State<AppState>,
+    State(hub): State<Hub>,
     Path(room): Path<String>,
     Json(new): Json<NewMessage>,
 ) -> Response {
-    match publish(&state.hub, &room, new) {
+    match publish(&hub, &room, new).await {
         Ok(id) => Json(serde_json::json!({ "id": id })).into_response(),
         Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
     }
 }
 
-/// `GET /rooms/{room}/events`: the room's stream, resuming after `Last-Event-ID`.
+/// `GET /rooms/{room}/events`: the room's stream. A reconnecting browser
+/// sends `Last-Event-ID` (validated by the layer); the hub replays exactly the
+/// messages after it, or starts with an `sse-gap` event when it cannot.
 async fn events(
-    State(state): State<AppState>,
+    State(hub): State<Hub>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    last_event_id: Option<LastEventId>,
 ) -> Response {
     if !valid_room(&room) {
         return (StatusCode::NOT_FOUND, "no such room\n").into_response();
     }
-    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let last_event_id = last_event_id.as_ref().map(LastEventId::as_str);
     tracing::info!(%room, ?last_event_id, "subscriber");
-    let events = state.hub.subscribe_from(&room, last_event_id);
-    standin::sse(events, RETRY, &state.shutdown).into_response()
+    EventStream::new(hub.subscribe_from(&room, last_event_id)).into_response()
 }

@@ -1,12 +1,14 @@
-//! Messages over plain hyper 1: no framework, just `service_fn`, hyper-util's
-//! server (HTTP/1.1 and HTTP/2) and tower-sse.
+//! Messages over plain hyper 1: no framework, just a `service_fn` wrapped in
+//! [`tower_sse::SseLayer`] with `tower::ServiceBuilder`, served by hyper-util's
+//! server (HTTP/1.1 and HTTP/2) through `TowerToHyperService`.
 //!
 //! ```sh
 //! cargo run --example hyper_messages
 //! ```
 //!
 //! Open <http://127.0.0.1:3000/> to send and watch messages. `PORT=8080` picks
-//! another port. From a shell:
+//! another port; `KEEP_ALIVE_MS=500` sends keep-alive comments more often than
+//! the default 15 s (handy to watch them with curl). From a shell:
 //!
 //! ```sh
 //! curl -N http://127.0.0.1:3000/eventstream
@@ -16,12 +18,14 @@
 //!
 //! Routes: `GET /` the page, `POST /message` with `{"title": "...", "body": "..."}`,
 //! `GET /eventstream` the event stream: `event: message`, an id, JSON data.
-
-#[path = "../common/standin.rs"]
-mod standin;
+//!
+//! Messages fan out through a [`tower_sse::Hub`] (encoded once, numbered,
+//! replayed after `Last-Event-ID`, which the layer validates). The layer sends
+//! a retry hint and an opening comment first, keep-alives when idle, and ends
+//! every stream on Ctrl-C / SIGTERM; the accept loop then stops and
+//! hyper-util's `GracefulShutdown` waits for the connections to finish.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,13 +33,13 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
-use standin::{Hub, Shutdown};
-use tower_sse::{BoxError, Event, EventType};
+use tower::ServiceBuilder;
+use tower_sse::{BoxError, Event, EventStream, EventType, Hub, LastEventId, Shutdown, SseLayer};
 use tracing_subscriber::EnvFilter;
 
 /// The one topic of this app.
@@ -58,32 +62,33 @@ struct Message {
     body: String,
 }
 
-struct AppState {
-    hub: Hub,
-    shutdown: Shutdown,
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
-    let shutdown = Shutdown::new();
-    let state = Arc::new(AppState {
-        hub: Hub::new(),
-        shutdown: shutdown.clone(),
-    });
+    let keep_alive: u64 = std::env::var("KEEP_ALIVE_MS").map_or(Ok(15_000), |ms| ms.parse())?;
+    let hub = Hub::new();
+    let shutdown = Shutdown::from_future(shutdown_signal());
+
+    // Any hyper service works: a plain function, made a tower service, with
+    // the layer around it.
+    let service = ServiceBuilder::new()
+        .layer(
+            SseLayer::new()
+                .retry(RETRY)
+                .keep_alive_interval(Duration::from_millis(keep_alive))
+                .try_initial_comment("messages")?
+                .shutdown(shutdown.clone()),
+        )
+        .service(tower::service_fn(move |request| {
+            handle(hub.clone(), request)
+        }));
+    let service = TowerToHyperService::new(service);
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("messages: http://127.0.0.1:{port}/");
-
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: ending open streams");
-        signal.trigger();
-    });
 
     let server = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
@@ -96,12 +101,10 @@ async fn main() -> Result<(), BoxError> {
                     continue;
                 }
             },
-            () = shutdown.clone().triggered() => break,
+            () = shutdown.triggered() => break,
         };
-        let state = Arc::clone(&state);
-        // Any hyper service works: this is a plain `service_fn`.
-        let service = service_fn(move |request| handle(Arc::clone(&state), request));
-        let connection = server.serve_connection_with_upgrades(TokioIo::new(socket), service);
+        let connection =
+            server.serve_connection_with_upgrades(TokioIo::new(socket), service.clone());
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -110,7 +113,8 @@ async fn main() -> Result<(), BoxError> {
         });
     }
     drop(listener);
-    // Streams ended on the signal, so the connections finish promptly.
+    tracing::info!("shutting down: open streams ended");
+    // The layer ended the streams, so the connections finish promptly.
     if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
         .await
         .is_err()
@@ -121,21 +125,18 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn handle(
-    state: Arc<AppState>,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+async fn handle(hub: Hub, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     tracing::info!(method = %request.method(), path = request.uri().path(), "request");
     Ok(match (request.method(), request.uri().path()) {
         (&Method::GET, "/") => html(include_str!("page.html")),
-        (&Method::POST, "/message") => post_message(&state, request).await,
-        (&Method::GET, "/eventstream") => event_stream(&state, &request),
+        (&Method::POST, "/message") => post_message(&hub, request).await,
+        (&Method::GET, "/eventstream") => event_stream(&hub, &request),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     })
 }
 
 /// `POST /message`: publishes `{"title", "body"}` as a `message` event.
-async fn post_message(state: &AppState, request: Request<Incoming>) -> Response<Body> {
+async fn post_message(hub: &Hub, request: Request<Incoming>) -> Response<Body> {
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut off\n"),
@@ -146,14 +147,17 @@ async fn post_message(state: &AppState, request: Request<Incoming>) -> Response<
             "expected JSON like {\"title\": \"...\", \"body\": \"...\"}\n",
         );
     };
-    let published = Event::new()
-        .event(MESSAGE)
-        .json_data(&message)
-        .and_then(|event| state.hub.publish(TOPIC, event));
+    let published = match Event::new().event(MESSAGE).json_data(&message) {
+        Ok(event) => hub.publish(TOPIC, event).await,
+        Err(e) => Err(e),
+    };
     match published {
         Ok(id) => {
             tracing::info!(%id, title = %message.title, "message");
-            let mut response = text(StatusCode::OK, &format!("{{\"id\":\"{id}\"}}"));
+            let mut response = text(
+                StatusCode::OK,
+                &serde_json::json!({ "id": id.as_str() }).to_string(),
+            );
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -164,14 +168,12 @@ async fn post_message(state: &AppState, request: Request<Incoming>) -> Response<
     }
 }
 
-/// `GET /eventstream`: every message, resuming after `Last-Event-ID`.
-fn event_stream(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
-    let last_event_id = request
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok());
-    let events = state.hub.subscribe_from(TOPIC, last_event_id);
-    standin::sse(events, RETRY, &state.shutdown)
+/// `GET /eventstream`: every message, resuming after `Last-Event-ID` (which
+/// the layer has validated and put in the request extensions).
+fn event_stream(hub: &Hub, request: &Request<Incoming>) -> Response<Body> {
+    let last_event_id = LastEventId::from_request(request);
+    let events = hub.subscribe_from(TOPIC, last_event_id.as_ref().map(LastEventId::as_str));
+    EventStream::new(events)
         .into_http_response()
         .map(|body| body.map_err(BoxError::from).boxed())
 }

@@ -4,6 +4,13 @@
 //! cargo run --example live_updates --features axum
 //! ```
 //!
+//! or, with the board shared by every instance through Redis (and kept across
+//! restarts):
+//!
+//! ```sh
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo run --example live_updates --features axum,redis
+//! ```
+//!
 //! Then open <http://127.0.0.1:3000/> (the board) and
 //! <http://127.0.0.1:3000/post-update> (the form) side by side. `PORT=8080`
 //! picks another port. From a shell:
@@ -18,20 +25,23 @@
 //! `POST|PUT /api/post-update` (form field `message`), `GET /api/updates` the
 //! event stream: one event per update, data = the message exactly as posted,
 //! with an id, so a reconnecting browser gets what it missed.
-
-#[path = "../common/standin.rs"]
-mod standin;
+//!
+//! Fan-out is a [`tower_sse::Hub`] (each update encoded once, numbered, kept
+//! in a history that a reconnecting browser resumes from with
+//! `Last-Event-ID`); [`tower_sse::SseLayer`] adds the stream headers, a retry
+//! hint, an opening comment and keep-alives, and ends every open stream on
+//! Ctrl-C / SIGTERM so the server exits at once.
 
 use std::time::Duration;
 
 use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use standin::{Hub, Shutdown};
 use tower_http::trace::TraceLayer;
+use tower_sse::{EventStream, Hub, HubConfig, LastEventId, Shutdown, SseLayer, Subscription};
 use tracing_subscriber::EnvFilter;
 
 /// The one topic of this app.
@@ -40,11 +50,8 @@ const TOPIC: &str = "updates";
 /// How long browsers wait before reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
 
-#[derive(Clone)]
-struct AppState {
-    hub: Hub,
-    shutdown: Shutdown,
-}
+/// How often an idle stream gets a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Deserialize)]
 struct PostUpdate {
@@ -57,15 +64,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
+    let hub = hub()?;
 
-    // REDIS BACKEND (issue 5): when `REDIS_URL` is set, publish and subscribe
-    // through Redis instead of this in-memory hub, so several instances share
-    // one board. Not wired yet: the Redis backend has not landed.
-    if std::env::var_os("REDIS_URL").is_some() {
-        tracing::warn!("REDIS_URL is set, but this build uses the in-memory hub");
-    }
-    let hub = Hub::new();
-    let shutdown = Shutdown::new();
+    // One signal for everything: the layer ends open streams, axum stops
+    // accepting and waits for the (now ended) connections.
+    let shutdown = Shutdown::from_future(shutdown_signal());
+    let sse = SseLayer::new()
+        .retry(RETRY)
+        .keep_alive_interval(KEEP_ALIVE)
+        .try_initial_comment("live updates")?
+        .shutdown(shutdown.clone());
 
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("board.html")) }))
@@ -78,31 +86,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             get(usage).post(post_update).put(post_update),
         )
         .route("/api/updates", get(updates))
-        .with_state(AppState {
-            hub,
-            shutdown: shutdown.clone(),
-        })
+        .with_state(hub)
+        .layer(sse)
         .layer(TraceLayer::new_for_http());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("live updates board: http://127.0.0.1:{port}/ (post at http://127.0.0.1:{port}/post-update)");
-
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: ending open streams");
-        signal.trigger();
-    });
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.triggered())
+        .with_graceful_shutdown(async move { shutdown.triggered().await })
         .await?;
     tracing::info!("bye");
     Ok(())
 }
 
+/// The in-memory hub, or the Redis backend when `REDIS_URL` is set: then
+/// every instance of this app on that Redis shares the same board, and the
+/// history survives restarts.
+fn hub() -> Result<Hub, Box<dyn std::error::Error + Send + Sync>> {
+    let config = HubConfig::new();
+    match std::env::var("REDIS_URL") {
+        Ok(url) => Ok(with_redis(config, &url)?.build()),
+        Err(_) => {
+            tracing::info!("in-memory hub (set REDIS_URL to share it through Redis)");
+            Ok(config.build())
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+fn with_redis(
+    config: HubConfig,
+    url: &str,
+) -> Result<HubConfig, Box<dyn std::error::Error + Send + Sync>> {
+    // The URL is not logged: it may hold a password.
+    tracing::info!("Redis hub (REDIS_URL)");
+    let redis = tower_sse::redis::RedisConfig::new(url)?.key_prefix("live_updates:");
+    Ok(config.redis(redis))
+}
+
+#[cfg(not(feature = "redis"))]
+fn with_redis(
+    _config: HubConfig,
+    _url: &str,
+) -> Result<HubConfig, Box<dyn std::error::Error + Send + Sync>> {
+    Err("REDIS_URL is set, but this build has no Redis backend: \
+         run with `--features axum,redis`"
+        .into())
+}
+
 /// `POST|PUT /api/post-update`: publishes the form field `message`.
 async fn post_update(
-    State(state): State<AppState>,
+    State(hub): State<Hub>,
     Form(update): Form<PostUpdate>,
 ) -> (StatusCode, String) {
     if update.message.trim().is_empty() {
@@ -111,7 +145,9 @@ async fn post_update(
             "message must not be empty\n".into(),
         );
     }
-    match state.hub.publish(TOPIC, update.message) {
+    // The text is the event's data as is: the encoder splits it into one
+    // `data:` line per line, and the browser joins them back.
+    match hub.publish(TOPIC, update.message).await {
         Ok(id) => {
             tracing::info!(%id, "update posted");
             (StatusCode::OK, format!("posted update {id}"))
@@ -127,14 +163,14 @@ async fn usage() -> (StatusCode, &'static str) {
     )
 }
 
-/// `GET /api/updates`: the event stream, resuming after `Last-Event-ID`.
+/// `GET /api/updates`: the event stream, resuming after `Last-Event-ID`
+/// (validated and extracted by the layer).
 async fn updates(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> impl axum::response::IntoResponse {
-    let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let events = state.hub.subscribe_from(TOPIC, last_event_id);
-    standin::sse(events, RETRY, &state.shutdown)
+    State(hub): State<Hub>,
+    last_event_id: Option<LastEventId>,
+) -> EventStream<Subscription> {
+    let last_event_id = last_event_id.as_ref().map(LastEventId::as_str);
+    EventStream::new(hub.subscribe_from(TOPIC, last_event_id))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -17,10 +17,14 @@
 //! Routes: `GET /` vote page, `GET /result` results page, `POST /vote` with
 //! `{"choice": "yes" | "no"}` (anything else is a 400 saying so), `GET /stream`
 //! the event stream: a `tally` event `{"yes":N,"no":M}` on connect and after
-//! every vote.
-
-#[path = "../common/standin.rs"]
-mod standin;
+//! every vote, with the number of votes so far as its id.
+//!
+//! Every vote is published to a [`tower_sse::Hub`] topic (encoded once for all
+//! watchers); [`tower_sse::SseLayer`] adds the stream headers, a retry hint, an
+//! opening comment and keep-alives, and ends every stream on Ctrl-C / SIGTERM.
+//! A new watcher subscribes and reads the current tally under the same lock
+//! that votes take, so it gets the snapshot and then exactly the later tallies:
+//! none lost, none older than what it already shows.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,14 +38,19 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
-use standin::Shutdown;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::Mutex;
 use tower_http::trace::TraceLayer;
-use tower_sse::{EncodedEvent, Event, EventType};
+use tower_sse::{Event, EventStream, EventType, Hub, HubConfig, Shutdown, SseLayer};
 use tracing_subscriber::EnvFilter;
 
 /// How long browsers wait before reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How often an idle stream gets a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The hub topic the tallies go to.
+const TOPIC: &str = "tally";
 
 const TALLY: EventType = EventType::from_static("tally");
 
@@ -51,12 +60,26 @@ struct Tally {
     no: u64,
 }
 
+impl Tally {
+    /// A `tally` event with the full counts, so any one of them is the whole
+    /// state; the id is the number of votes, which only grows.
+    fn event(self) -> Result<Event, tower_sse::Error> {
+        let votes = self.yes.saturating_add(self.no);
+        Event::new().event(TALLY).id(votes).json_data(&self)
+    }
+}
+
+/// The poll: the tally and where it is saved. Votes, their publication and
+/// new subscriptions all take this lock, which orders them.
+struct Poll {
+    tally: Tally,
+    votes_file: Option<PathBuf>,
+}
+
 #[derive(Clone)]
 struct AppState {
-    tally: Arc<watch::Sender<Tally>>,
-    /// Serialises votes with their write to `VOTES_FILE`.
-    votes_file: Arc<Mutex<Option<PathBuf>>>,
-    shutdown: Shutdown,
+    poll: Arc<Mutex<Poll>>,
+    hub: Hub,
 }
 
 #[tokio::main]
@@ -71,12 +94,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         None => Tally::default(),
     };
     tracing::info!(?tally, ?votes_file, "starting");
-    let shutdown = Shutdown::new();
     let state = AppState {
-        tally: Arc::new(watch::channel(tally).0),
-        votes_file: Arc::new(Mutex::new(votes_file)),
-        shutdown: shutdown.clone(),
+        poll: Arc::new(Mutex::new(Poll { tally, votes_file })),
+        // Each tally replaces the previous one, and watchers start from a
+        // snapshot: no history to keep.
+        hub: HubConfig::new().history(0).build(),
     };
+
+    let shutdown = Shutdown::from_future(shutdown_signal());
+    let sse = SseLayer::new()
+        .retry(RETRY)
+        .keep_alive_interval(KEEP_ALIVE)
+        .try_initial_comment("live poll")?
+        .shutdown(shutdown.clone());
 
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("vote.html")) }))
@@ -85,21 +115,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             get(|| async { Html(include_str!("result.html")) }),
         )
         .route("/vote", post(vote))
-        .route("/stream", get(stream))
+        .route("/stream", get(tally_stream))
         .with_state(state)
+        .layer(sse)
         .layer(TraceLayer::new_for_http());
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("vote at http://127.0.0.1:{port}/ and watch http://127.0.0.1:{port}/result");
-
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: ending open streams");
-        signal.trigger();
-    });
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.triggered())
+        .with_graceful_shutdown(async move { shutdown.triggered().await })
         .await?;
     tracing::info!("bye");
     Ok(())
@@ -114,28 +138,33 @@ async fn vote(State(state): State<AppState>, body: Bytes) -> Response {
     let Ok(Vote { choice }) = serde_json::from_slice::<Vote>(&body) else {
         return bad_request(r#"expected a JSON body like {"choice": "yes"}"#);
     };
-    let votes_file = state.votes_file.lock().await;
-    let accepted = state.tally.send_if_modified(|tally| match choice.as_str() {
-        "yes" => {
-            tally.yes += 1;
-            true
-        }
-        "no" => {
-            tally.no += 1;
-            true
-        }
-        _ => false,
-    });
-    if !accepted {
-        return bad_request(r#"choice must be "yes" or "no""#);
+    let mut poll = state.poll.lock().await;
+    let mut tally = poll.tally;
+    match choice.as_str() {
+        "yes" => tally.yes += 1,
+        "no" => tally.no += 1,
+        _ => return bad_request(r#"choice must be "yes" or "no""#),
     }
-    let tally = *state.tally.borrow();
-    tracing::info!(%choice, ?tally, "vote");
-    if let Some(path) = &*votes_file {
+    if let Some(path) = &poll.votes_file {
         if let Err(e) = save(path, tally).await {
             tracing::error!(error = %e, path = %path.display(), "could not save the tally");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not save the vote\n",
+            )
+                .into_response();
         }
     }
+    poll.tally = tally;
+    // Published under the lock, so tallies reach the hub in vote order.
+    let published = match tally.event() {
+        Ok(event) => state.hub.publish(TOPIC, event).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = published {
+        tracing::error!(error = %e, "could not publish the tally");
+    }
+    tracing::info!(%choice, ?tally, "vote");
     Json(tally).into_response()
 }
 
@@ -143,25 +172,21 @@ fn bad_request(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
 }
 
-/// `GET /stream`: the current tally, then every change.
-async fn stream(State(state): State<AppState>) -> impl IntoResponse {
-    let mut tally = state.tally.subscribe();
-    tally.mark_changed(); // send the current tally at once
-    let tallies = stream::unfold(tally, |mut tally| async move {
-        tally.changed().await.ok()?;
-        let current = *tally.borrow_and_update();
-        Some((current, tally))
-    });
-    let events = tallies.filter_map(|tally| async move { tally_event(tally) });
-    standin::sse(events, RETRY, &state.shutdown)
-}
-
-fn tally_event(tally: Tally) -> Option<EncodedEvent> {
-    match Event::new().event(TALLY).json_data(&tally) {
-        Ok(event) => Some(event.encode()),
+/// `GET /stream`: the current tally, then the tally after every vote.
+async fn tally_stream(State(state): State<AppState>) -> Response {
+    // Subscribe and read the snapshot under the vote lock: every vote is
+    // either in the snapshot or delivered after it, never both or neither.
+    let (subscription, snapshot) = {
+        let poll = state.poll.lock().await;
+        (state.hub.subscribe(TOPIC), poll.tally)
+    };
+    match snapshot.event() {
+        Ok(first) => {
+            EventStream::new(stream::iter([first.encode()]).chain(subscription)).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not encode the tally");
-            None
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod artifacts;
 pub mod chrome;
 pub mod page;
+pub mod sse;
 pub mod wait;
 
 /// The error type test scenarios return: anything, with a readable message.
