@@ -200,6 +200,15 @@ impl Hub {
 
     /// Subscribes to the live events of `topic`, without replay.
     ///
+    /// With the Redis backend, "live" starts when this server follows the
+    /// topic. The first subscriber of a topic on a server starts its reader,
+    /// which needs one round trip to Redis to find the end of the stream; an
+    /// event published *through another server* within that round trip is not
+    /// delivered to this subscription (publishing through this hub waits for
+    /// the reader, so it is). A subscription never has a hole after the first
+    /// event it delivers, and a client that resumes with `Last-Event-ID`
+    /// ([`Hub::subscribe_from`]) gets everything after that id.
+    ///
     /// ```
     /// use futures_util::StreamExt;
     ///
