@@ -77,7 +77,7 @@ fn main() {
         mean_life: Duration::from_secs(20),
         history: Some(HISTORY as u64),
         numeric_ids: true,
-        rss_bound_kib: 256 * 1024,
+        rss_bound_kib: 160 * 1024,
         expect_gaps: true,
     };
     let summary = runtime.block_on(run(soak, async {}));

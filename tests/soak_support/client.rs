@@ -3,7 +3,6 @@
 //! after a gap event, disconnects at random and on the storm signal, and
 //! reconnects with the last id it saw.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -29,7 +28,7 @@ pub enum Phase {
     Storm(u32),
     /// Publishers stopped with these counts per topic: read up to the last
     /// event, then close.
-    Drain(BTreeMap<String, u64>),
+    Drain(super::Finals),
 }
 
 /// How one client behaves.
@@ -143,6 +142,24 @@ struct Checker {
 }
 
 impl Checker {
+    /// Whether the client has seen its topic's last event, or a gap event
+    /// naming it (then the events between count as missed in that gap).
+    fn caught_up(&mut self, finals: &super::Finals) -> bool {
+        let Some((count, last_id)) = finals.get(&self.plan.topic) else {
+            return true;
+        };
+        if self.expected >= *count {
+            return true;
+        }
+        if self.pending_gap.is_some() && self.last_id == *last_id {
+            self.pending_gap = None;
+            self.report.missed_in_gaps += count - self.expected;
+            self.expected = *count;
+            return true;
+        }
+        false
+    }
+
     fn violation(&mut self, text: String) {
         if self.report.violations.len() < 10 {
             self.report.violations.push(text);
@@ -220,16 +237,29 @@ pub async fn run(plan: Plan, mut phase: watch::Receiver<Phase>) -> Report {
     let mut storms_seen = 0;
     let mut drain_deadline: Option<Instant> = None;
     let mut first = true;
+    // (resumed from, events, other items, last event at) of the latest connection.
+    let mut conn_diag: (String, u64, u64, Option<Instant>) = (String::new(), 0, 0, None);
     loop {
         if let Phase::Drain(counts) = &*phase.borrow() {
             drain_deadline.get_or_insert(Instant::now() + plan.drain_timeout);
-            if checker.expected >= counts.get(&plan.topic).copied().unwrap_or(0) {
+            if checker.caught_up(counts) {
                 return checker.report;
             }
         }
         if drain_deadline.is_some_and(|d| Instant::now() > d) {
             let expected = checker.expected;
-            checker.violation(format!("drain timed out at seq {expected}"));
+            let diag = format!(
+                "drain timed out at seq {expected} (slow: {}, last id {}, {} connections, \
+                 on the last one: resumed from {:?}, {} events and {} other items, last event {:?} before the end)",
+                plan.slow,
+                checker.last_id,
+                checker.report.reconnects + 1,
+                conn_diag.0,
+                conn_diag.1,
+                conn_diag.2,
+                conn_diag.3.map(|t: Instant| t.elapsed()),
+            );
+            checker.violation(diag);
             return checker.report;
         }
         let addr = plan.servers[rng.below(plan.servers.len() as u64) as usize];
@@ -241,6 +271,7 @@ pub async fn run(plan: Plan, mut phase: watch::Receiver<Phase>) -> Report {
                 continue;
             }
         };
+        conn_diag = (checker.last_id.clone(), 0, 0, conn_diag.3);
         if !first {
             checker.report.reconnects += 1;
         }
@@ -255,8 +286,10 @@ pub async fn run(plan: Plan, mut phase: watch::Receiver<Phase>) -> Report {
                 item = conn.reader.next() => match item {
                     Some(Ok(Item::Event(event))) => {
                         checker.on_event(&event.event_type, &event.data, &event.last_event_id);
+                        conn_diag.1 += 1;
+                        conn_diag.3 = Some(Instant::now());
                         if let Phase::Drain(counts) = &*phase.borrow() {
-                            if checker.expected >= counts.get(&plan.topic).copied().unwrap_or(0) {
+                            if checker.caught_up(counts) {
                                 break Ended::Done;
                             }
                         }
@@ -265,7 +298,7 @@ pub async fn run(plan: Plan, mut phase: watch::Receiver<Phase>) -> Report {
                             tokio::time::sleep(Duration::from_millis(pause)).await;
                         }
                     }
-                    Some(Ok(_)) => {}
+                    Some(Ok(_)) => conn_diag.2 += 1,
                     // The server ended the stream (or the connection broke):
                     // reconnect at once, like a browser.
                     Some(Err(_)) | None => {
@@ -296,7 +329,7 @@ pub async fn run(plan: Plan, mut phase: watch::Receiver<Phase>) -> Report {
                         }
                         Phase::Drain(counts) => {
                             drain_deadline.get_or_insert(Instant::now() + plan.drain_timeout);
-                            if checker.expected >= counts.get(&plan.topic).copied().unwrap_or(0) {
+                            if checker.caught_up(&counts) {
                                 break Ended::Done;
                             }
                         }
@@ -320,7 +353,7 @@ pub async fn run(plan: Plan, mut phase: watch::Receiver<Phase>) -> Report {
         match ended {
             Ended::Done => {
                 if let Phase::Drain(counts) = &*phase.borrow() {
-                    let total = counts.get(&plan.topic).copied().unwrap_or(0);
+                    let total = counts.get(&plan.topic).map_or(0, |f| f.0);
                     if checker.expected != total {
                         let expected = checker.expected;
                         checker.violation(format!("ended at seq {expected} of {total}"));

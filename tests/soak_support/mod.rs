@@ -21,10 +21,25 @@ use tower_sse::Hub;
 
 use self::client::{Phase, Plan, Report, Rng};
 
-/// Publishes one event; `false` when the hub refused it (e.g. its backend
-/// is down), so the publisher retries the same sequence number.
-pub async fn publish(hub: &Hub, topic: &str, data: String) -> bool {
-    hub.publish(topic, data).is_ok()
+/// Publishes one event and returns its id; `None` when the hub refused it
+/// (e.g. its backend is down), so the publisher retries the same sequence
+/// number.
+pub async fn publish(hub: &Hub, topic: &str, data: String) -> Option<String> {
+    hub.publish(topic, data).ok().map(|id| id.to_string())
+}
+
+/// What publishers sent: per topic, the number of events and the last id.
+pub type Finals = BTreeMap<String, (u64, String)>;
+
+fn finals(text: &str) -> Finals {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split(' ');
+            let topic = words.next()?.to_owned();
+            let count = words.next()?.parse().ok()?;
+            Some((topic, (count, words.next().unwrap_or("").to_owned())))
+        })
+        .collect()
 }
 
 /// The soft limit on open files, from /proc/self/limits.
@@ -230,12 +245,12 @@ where
     eprintln!("[{}] storm: every client disconnects at once", soak.name);
     phase_tx.send_replace(Phase::Storm(1));
     tokio::time::sleep_until(run_started + soak.duration).await;
-    let counts = lines(&http(publishing, "POST", "/control/stop").await);
+    let counts = finals(&http(publishing, "POST", "/control/stop").await);
     eprintln!("[{}] publishers stopped: {counts:?}", soak.name);
     phase_tx.send_replace(Phase::Drain(counts.clone()));
     let mut summary = Summary {
         peak_open_streams: peak_open,
-        published: counts.values().sum(),
+        published: counts.values().map(|(n, _)| n).sum(),
         ..Summary::default()
     };
     // Every client connected before the first event, so it must account for
@@ -244,8 +259,7 @@ where
         .map(|n| {
             counts
                 .get(&soak.topics[n % soak.topics.len()])
-                .copied()
-                .unwrap_or(0)
+                .map_or(0, |f| f.0)
         })
         .sum();
     let mut violations = Vec::new();

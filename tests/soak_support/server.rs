@@ -7,8 +7,8 @@
 //! - `GET /metrics`: `name value` lines (open streams, subscribers, topics,
 //!   alive tokio tasks, RSS and peak RSS in KiB, streams opened);
 //! - `POST /control/start`: starts one publisher per topic at a steady rate;
-//! - `POST /control/stop`: stops them and answers `topic count` lines, the
-//!   number of events each topic received (data `"<seq> <padding>"`,
+//! - `POST /control/stop`: stops them and answers `topic count last-id` lines, the
+//!   number of events each topic received and the id of the last one (data `"<seq> <padding>"`,
 //!   seq from 0).
 
 use std::collections::BTreeMap;
@@ -62,7 +62,7 @@ struct App {
 #[derive(Default)]
 struct Publishers {
     stop: Option<tokio::sync::watch::Sender<bool>>,
-    tasks: Vec<(String, JoinHandle<u64>)>,
+    tasks: Vec<(String, JoinHandle<(u64, String)>)>,
 }
 
 async fn events(
@@ -127,14 +127,16 @@ async fn start(State(app): State<App>) -> &'static str {
             let mut ticker = tokio::time::interval(period);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut seq = 0_u64;
+            let mut last_id = String::new();
             loop {
                 tokio::select! {
                     _ = ticker.tick() => {}
-                    _ = stop.changed() => return seq,
+                    _ = stop.changed() => return (seq, last_id),
                 }
                 let data = format!("{seq} {padding}");
-                if crate::soak_support::publish(&hub, &topic_name, data).await {
+                if let Some(id) = crate::soak_support::publish(&hub, &topic_name, data).await {
                     seq += 1;
+                    last_id = id;
                 }
             }
         });
@@ -159,8 +161,8 @@ async fn stop(State(app): State<App>) -> String {
         counts.insert(topic, task.await.unwrap());
     }
     let mut out = String::new();
-    for (topic, count) in counts {
-        let _ = writeln!(out, "{topic} {count}");
+    for (topic, (count, last_id)) in counts {
+        let _ = writeln!(out, "{topic} {count} {last_id}");
     }
     out
 }
