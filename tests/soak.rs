@@ -76,6 +76,7 @@ fn main() {
         slow_fraction: 0.05,
         mean_life: Duration::from_secs(20),
         history: Some(HISTORY as u64),
+        republish_ok: false,
         numeric_ids: true,
         rss_bound_kib: 160 * 1024,
         expect_gaps: true,

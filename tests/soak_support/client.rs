@@ -46,6 +46,10 @@ pub struct Plan {
     pub history: Option<u64>,
     /// Whether ids are numbers that must increase (hub-assigned, in memory).
     pub numeric_ids: bool,
+    /// Whether a publisher may have sent one event twice (it retries when the
+    /// backend fails after storing it): a repeated sequence number under a
+    /// new id is then counted, not a violation.
+    pub republish_ok: bool,
     /// How long to wait for the last event once publishers stopped.
     pub drain_timeout: Duration,
 }
@@ -59,6 +63,7 @@ pub struct Report {
     pub reconnects: u64,
     pub server_ends: u64,
     pub connect_failures: u64,
+    pub republished: u64,
     pub violations: Vec<String>,
 }
 
@@ -186,6 +191,15 @@ impl Checker {
                 Ok(n) if n > self.last_numeric_id => self.last_numeric_id = n,
                 _ => self.violation(format!("id {id:?} not after {}", self.last_numeric_id)),
             }
+        }
+        if self.plan.republish_ok
+            && self.pending_gap.is_none()
+            && seq + 1 == self.expected
+            && id != self.last_id
+        {
+            self.report.republished += 1;
+            self.last_id = id.to_owned();
+            return;
         }
         match self.pending_gap.take() {
             Some(reason) => {

@@ -159,6 +159,8 @@ pub struct Soak {
     pub mean_life: Duration,
     pub history: Option<u64>,
     pub numeric_ids: bool,
+    /// See [`Plan::republish_ok`].
+    pub republish_ok: bool,
     /// Peak RSS each server must stay under.
     pub rss_bound_kib: u64,
     /// Whether gap events must have happened (the storm outlasts history).
@@ -175,6 +177,7 @@ pub struct Summary {
     pub reconnects: u64,
     pub server_ends: u64,
     pub connect_failures: u64,
+    pub republished: u64,
     pub published: u64,
     pub peak_rss_kib: Vec<u64>,
     pub elapsed: Duration,
@@ -204,6 +207,7 @@ where
             mean_life: soak.mean_life,
             history: soak.history,
             numeric_ids: soak.numeric_ids,
+            republish_ok: soak.republish_ok,
             drain_timeout: Duration::from_secs(40),
         };
         clients.push(tokio::spawn(client::run(plan, phase_rx.clone())));
@@ -274,6 +278,7 @@ where
         summary.reconnects += report.reconnects;
         summary.server_ends += report.server_ends;
         summary.connect_failures += report.connect_failures;
+        summary.republished += report.republished;
         for v in report.violations {
             violations.push(format!("client {n}: {v}"));
         }
