@@ -2,7 +2,8 @@
 //!
 //! Run: `cargo bench --bench idle_streams --features axum`
 //! (env: `IDLE_STREAMS`, default 10000; `IDLE_SECS`, default 20;
-//! `KEEP_ALIVE_SECS`, default 15).
+//! `KEEP_ALIVE_SECS`, default 15). Without `--bench` (as `cargo test
+//! --all-targets` runs it) it smoke-runs 200 streams for 2 s.
 //!
 //! For each server variant (tower-sse's `SseLayer` over an `EventStream`, and
 //! axum's `Sse` + `KeepAlive` at the same interval) this binary starts itself as
@@ -106,9 +107,13 @@ fn measure(variant: &str, streams: u64, idle: Duration, keep_alive: u64) -> Meas
 }
 
 fn orchestrate() {
-    let streams = env_or("IDLE_STREAMS", 10_000);
-    let idle = Duration::from_secs(env_or("IDLE_SECS", 20));
-    let keep_alive = env_or("KEEP_ALIVE_SECS", 15);
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` the
+    // binary runs without it and only smoke-runs a small size.
+    let full = std::env::args().any(|a| a == "--bench");
+    let pick = |full_size, smoke_size| if full { full_size } else { smoke_size };
+    let streams = env_or("IDLE_STREAMS", pick(10_000, 200));
+    let idle = Duration::from_secs(env_or("IDLE_SECS", pick(20, 2)));
+    let keep_alive = env_or("KEEP_ALIVE_SECS", pick(15, 1));
     println!(
         "scenario 3: {streams} idle streams, keep-alive every {keep_alive} s, idle window {} s",
         idle.as_secs()

@@ -1,25 +1,40 @@
-//! Publish-to-receive latency through Redis, with 1,000 subscribers on two servers.
+//! Publish-to-receive latency through Redis, with 1,000 subscribers on two
+//! servers, end to end over loopback HTTP.
 //!
 //! Run: `cargo bench --bench redis_latency --features redis` (needs
 //! `redis-server`; `scripts/install-deps.sh` installs it). Options via env:
-//! `EVENTS` (default 2000), `SUBSCRIBERS` (default 1000), `PACE_US` (default 1000).
+//! `EVENTS` (default 500), `SUBSCRIBERS` (default 1000), `PACE_US` (default
+//! 20000), `DIRECT=1` (subscribers read their `Subscription` in-process
+//! instead of over HTTP: the Redis and hub part of the latency alone).
 //!
-//! Two `RedisStreams` instances stand for two app servers on one Redis. Each
-//! runs one topic reader (blocking `XREAD` on its own connection) and fans the
-//! once-encoded events out locally through a `tokio::sync::broadcast` ring,
-//! the same primitive the hub's local fan-out uses, to half of the
-//! subscribers. Server A publishes paced events whose data is the publish
-//! instant; every subscriber records `receive - publish` for every event.
+//! Two axum servers on `127.0.0.1:0`, each with its own `Hub` in Redis mode,
+//! stand for two app servers on one Redis (both in this process). Each
+//! subscriber is an HTTP/1.1 client connection to one of them (split evenly)
+//! reading `text/event-stream` with `tower_sse::parse::EventReader`. Server
+//! A's hub publishes paced events whose data is the publish instant; every
+//! client records `parsed - publish` for every event. Each server follows the
+//! topic with one reader and encodes each event once for all its clients.
 
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
 
-use std::ops::ControlFlow;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
-use tower_sse::redis::{Delivery, RedisConfig, RedisStreams, TopicReader};
-use tower_sse::{EncodedEvent, Event};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tower_sse::parse::{EventReader, Item};
+use tower_sse::redis::RedisConfig;
+use tower_sse::{EventStream, Hub, HubConfig, Subscription};
+
+const TOPIC: &str = "bench";
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -28,35 +43,72 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The publish instant, as nanoseconds since `origin`, read back from `data: <n>`.
-fn sent_at(event: &EncodedEvent) -> Option<u64> {
-    std::str::from_utf8(event.as_bytes())
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))?
-        .parse()
-        .ok()
+async fn events(
+    State(hub): State<Hub>,
+    headers: HeaderMap,
+) -> http::Response<EventStream<Subscription>> {
+    let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    EventStream::new(hub.subscribe_from(TOPIC, last_id)).into_http_response()
 }
 
-async fn server(
-    url: &str,
-    from: tower_sse::redis::StreamId,
-) -> (RedisStreams, TopicReader, broadcast::Sender<EncodedEvent>) {
+async fn server(url: &str, buffer: usize) -> (Hub, SocketAddr) {
     let config = RedisConfig::new(url)
         .expect("redis url")
+        .key_prefix("bench:")
         .block_timeout(Duration::from_secs(1));
-    let streams = RedisStreams::connect(config).await.expect("connect");
-    let (tx, _) = broadcast::channel(4096);
-    let fanout = tx.clone();
-    let reader = streams.spawn_reader("bench", from, move |delivery| {
-        if let Delivery::Events(events) = delivery {
-            for event in events {
-                let _ = fanout.send(event.into_parts().1);
+    let hub = HubConfig::new().buffer(buffer).redis(config).build();
+    let app = Router::new()
+        .route("/events", get(events))
+        .with_state(hub.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (hub, addr)
+}
+
+/// One subscriber: connects with `Last-Event-ID`, then records the latency
+/// of `events` events.
+async fn client(addr: SocketAddr, last_id: String, events: u64, origin: Instant) -> Vec<u64> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let request = http::Request::get("/events")
+        .header("host", "localhost")
+        .header("last-event-id", last_id)
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let mut reader = EventReader::new(response.into_body());
+    let mut samples = Vec::with_capacity(events as usize);
+    while (samples.len() as u64) < events {
+        match reader.next().await {
+            Some(Ok(Item::Event(event))) => {
+                let now = origin.elapsed().as_nanos() as u64;
+                let sent: u64 = event.data.parse().expect("a timestamp");
+                samples.push(now.saturating_sub(sent));
             }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("stream error: {e}"),
+            None => panic!("a stream ended early (a client lagged? raise the buffer)"),
         }
-        ControlFlow::Continue(())
-    });
-    (streams, reader, tx)
+    }
+    samples
+}
+
+/// One subscriber reading its `Subscription` directly (no HTTP).
+async fn direct(hub: Hub, last_id: String, events: u64, origin: Instant) -> Vec<u64> {
+    let mut sub = hub.subscribe_from(TOPIC, Some(&last_id));
+    let mut samples = Vec::with_capacity(events as usize);
+    while (samples.len() as u64) < events {
+        let event = sub.next().await.expect("a stream ended early (lagged?)");
+        let now = origin.elapsed().as_nanos() as u64;
+        let data = tower_sse::parse::parse_events(event.as_bytes()).expect("an event");
+        let sent: u64 = data[0].data.parse().expect("a timestamp");
+        samples.push(now.saturating_sub(sent));
+    }
+    samples
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -65,9 +117,10 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 fn main() {
-    let events = env("EVENTS", 2000);
+    let events = env("EVENTS", 500);
     let subscribers = env("SUBSCRIBERS", 1000);
-    let pace = Duration::from_micros(env("PACE_US", 1000));
+    let pace = Duration::from_micros(env("PACE_US", 20_000));
+    let http = env("DIRECT", 0) == 0;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -78,50 +131,36 @@ fn main() {
 
     let (latencies, elapsed) = runtime.block_on(async move {
         let origin = Instant::now();
-        let probe = RedisStreams::connect(RedisConfig::new(url.as_str()).unwrap())
-            .await
-            .unwrap();
-        let from = probe.last_id("bench").await.unwrap();
-        let (a, _reader_a, tx_a) = server(&url, from).await;
-        let (_b, _reader_b, tx_b) = server(&url, from).await;
+        let (a, addr_a) = server(&url, 4096).await;
+        let (b, addr_b) = server(&url, 4096).await;
+        // Every client resumes after this event, so none misses the first
+        // measured one however long its server's reader takes to start.
+        let start = a.publish(TOPIC, "0").await.expect("publish").to_string();
 
         let mut tasks = Vec::new();
         for i in 0..subscribers {
-            let mut rx = if i % 2 == 0 {
-                tx_a.subscribe()
+            let (hub, addr) = if i % 2 == 0 {
+                (&a, addr_a)
             } else {
-                tx_b.subscribe()
+                (&b, addr_b)
             };
-            tasks.push(tokio::spawn(async move {
-                let mut samples = Vec::with_capacity(events as usize);
-                while (samples.len() as u64) < events {
-                    match rx.recv().await {
-                        Ok(event) => {
-                            let now = origin.elapsed().as_nanos() as u64;
-                            if let Some(sent) = sent_at(&event) {
-                                samples.push(now.saturating_sub(sent));
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            panic!("a subscriber lagged by {n} events; raise the buffer")
-                        }
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-                samples
-            }));
+            tasks.push(if http {
+                tokio::spawn(client(addr, start.clone(), events, origin))
+            } else {
+                tokio::spawn(direct(hub.clone(), start.clone(), events, origin))
+            });
         }
-        // Let the readers block in XREAD before the first publish.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (half_a, half_b) = (subscribers.div_ceil(2), subscribers / 2);
+        while a.subscribers(TOPIC) as u64 != half_a || b.subscribers(TOPIC) as u64 != half_b {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
 
         let started = Instant::now();
         let mut tick = tokio::time::interval(pace);
         for _ in 0..events {
             tick.tick().await;
             let now = origin.elapsed().as_nanos() as u64;
-            a.publish("bench", &Event::new().data(now.to_string()))
-                .await
-                .expect("publish");
+            a.publish(TOPIC, now.to_string()).await.expect("publish");
         }
         let mut all = Vec::new();
         for task in tasks {
@@ -133,7 +172,8 @@ fn main() {
     let mut sorted = latencies;
     sorted.sort_unstable();
     println!(
-        "redis_latency: {events} events, {subscribers} subscribers on 2 servers, pace {pace:?}, {} samples in {elapsed:.2?}",
+        "redis_latency: {events} events, {subscribers} {} subscribers on 2 servers, pace {pace:?}, {} samples in {elapsed:.2?}",
+        if http { "HTTP" } else { "in-process" },
         sorted.len()
     );
     println!(

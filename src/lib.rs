@@ -5,6 +5,20 @@
 //! that runtime data can never break the wire format, and ships a conformant
 //! incremental parser ([`parse`]) for clients and tests.
 //!
+//! The pieces:
+//!
+//! - [`Event`], [`EventType`], [`EventId`]: the event model and its exact WHATWG
+//!   encoding; [`EncodedEvent`] for encode-once sharing.
+//! - [`IntoEvent`] and [`Json`]: your own types as events; [`EventStream`]: any
+//!   stream of them as an `http_body::Body` and a complete response.
+//! - [`SseLayer`]: a tower layer for axum routers, hyper services and any tower
+//!   stack: headers, keep-alive, retry hint, [`LastEventId`], connection limit,
+//!   maximum lifetime, graceful [`Shutdown`], [`SseMetrics`].
+//! - [`Hub`]: topics with history replay from `Last-Event-ID`, gap events,
+//!   encode-once fan-out and a [`SlowConsumer`] policy; on Redis Streams with
+//!   the `redis` feature.
+//! - [`parse`]: the browser's parsing algorithm, for Rust clients and tests.
+//!
 //! ```
 //! use futures_util::stream;
 //! use http_body_util::BodyExt;

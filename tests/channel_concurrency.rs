@@ -56,7 +56,7 @@ async fn every_subscriber_sees_every_event_of_its_topic_once_in_order() {
             let name = topic(p);
             tokio::spawn(async move {
                 for i in 0..EVENTS_PER_PUBLISHER {
-                    hub.publish(&name, format!("{p}:{i}")).unwrap();
+                    hub.publish(&name, format!("{p}:{i}")).await.unwrap();
                     if i % 64 == 0 {
                         tokio::task::yield_now().await;
                     }

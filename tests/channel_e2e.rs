@@ -109,7 +109,7 @@ async fn a_reconnecting_client_receives_exactly_the_missed_events() {
     let mut client = Client::connect(addr, None).await;
     wait_for_subscribers(&hub, 1).await;
     for n in 1..=3 {
-        hub.publish("room", format!("m{n}")).unwrap();
+        hub.publish("room", format!("m{n}")).await.unwrap();
     }
     for n in 1..=3 {
         assert_eq!(
@@ -122,7 +122,7 @@ async fn a_reconnecting_client_receives_exactly_the_missed_events() {
     // The server notices and releases the subscription.
     wait_for_subscribers(&hub, 0).await;
     for n in 4..=6 {
-        hub.publish("room", format!("m{n}")).unwrap();
+        hub.publish("room", format!("m{n}")).await.unwrap();
     }
 
     let mut client = Client::connect(addr, Some("3")).await;
@@ -132,7 +132,7 @@ async fn a_reconnecting_client_receives_exactly_the_missed_events() {
             format!("id: {n}\ndata: m{n}\n\n")
         );
     }
-    hub.publish("room", "m7").unwrap();
+    hub.publish("room", "m7").await.unwrap();
     assert_eq!(client.next_event().await, "id: 7\ndata: m7\n\n");
 
     // Closing the hub ends the body cleanly.
@@ -146,14 +146,14 @@ async fn a_reconnect_beyond_the_history_starts_with_a_gap_event() {
     let hub = tower_sse::HubConfig::new().history(2).build();
     let addr = serve(hub.clone()).await;
     for n in 1..=5 {
-        hub.publish("room", format!("m{n}")).unwrap();
+        hub.publish("room", format!("m{n}")).await.unwrap();
     }
     let mut client = Client::connect(addr, Some("1")).await;
     assert_eq!(
         client.next_event().await,
         "event: sse-gap\nid: 5\ndata: unknown-id\n\n"
     );
-    hub.publish("room", "m6").unwrap();
+    hub.publish("room", "m6").await.unwrap();
     assert_eq!(client.next_event().await, "id: 6\ndata: m6\n\n");
     client.disconnect();
 }

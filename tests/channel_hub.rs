@@ -21,7 +21,7 @@ fn drain(sub: &mut Subscription) -> Vec<String> {
 async fn every_subscriber_shares_the_one_encoding_of_an_event() {
     let hub = Hub::new();
     let mut subs: Vec<_> = (0..3).map(|_| hub.subscribe("t")).collect();
-    hub.publish("t", "hello").unwrap();
+    hub.publish("t", "hello").await.unwrap();
     let mut ptrs = Vec::new();
     for sub in &mut subs {
         let event = sub.next().await.unwrap();
@@ -34,12 +34,12 @@ async fn every_subscriber_shares_the_one_encoding_of_an_event() {
 #[tokio::test]
 async fn ids_increase_per_topic_and_app_ids_are_replayable() {
     let hub = Hub::new();
-    assert_eq!(hub.publish("a", "1").unwrap(), "1");
-    assert_eq!(hub.publish("b", "2").unwrap(), "2");
-    assert_eq!(hub.publish("a", "3").unwrap(), "3");
+    assert_eq!(hub.publish("a", "1").await.unwrap(), "1");
+    assert_eq!(hub.publish("b", "2").await.unwrap(), "2");
+    assert_eq!(hub.publish("a", "3").await.unwrap(), "3");
     let own = Event::new().try_id("msg-x").unwrap().data("mine");
-    assert_eq!(hub.publish("a", own).unwrap(), "msg-x");
-    hub.publish("a", "after").unwrap();
+    assert_eq!(hub.publish("a", own).await.unwrap(), "msg-x");
+    hub.publish("a", "after").await.unwrap();
     let mut sub = hub.subscribe_from("a", Some("msg-x"));
     assert_eq!(drain(&mut sub), ["id: 5\ndata: after\n\n"]);
     let mut sub = hub.subscribe_from("a", Some("1"));
@@ -57,10 +57,10 @@ async fn ids_increase_per_topic_and_app_ids_are_replayable() {
 async fn replay_continues_live_without_a_duplicate() {
     let hub = Hub::new();
     for word in ["a", "b", "c"] {
-        hub.publish("t", word).unwrap();
+        hub.publish("t", word).await.unwrap();
     }
     let mut sub = hub.subscribe_from("t", Some("2"));
-    hub.publish("t", "d").unwrap();
+    hub.publish("t", "d").await.unwrap();
     assert_eq!(
         drain(&mut sub),
         ["id: 3\ndata: c\n\n", "id: 4\ndata: d\n\n"]
@@ -70,8 +70,8 @@ async fn replay_continues_live_without_a_duplicate() {
 #[tokio::test]
 async fn zero_replays_the_whole_history_of_a_young_topic() {
     let hub = Hub::new();
-    hub.publish("t", "a").unwrap();
-    hub.publish("t", "b").unwrap();
+    hub.publish("t", "a").await.unwrap();
+    hub.publish("t", "b").await.unwrap();
     let mut sub = hub.subscribe_from("t", Some("0"));
     assert_eq!(
         drain(&mut sub),
@@ -87,7 +87,7 @@ async fn an_id_from_before_a_restart_gets_a_gap_that_resumes_correctly() {
         drain(&mut sub),
         ["event: sse-gap\nid: 0\ndata: unknown-id\n\n"]
     );
-    hub.publish("t", "a").unwrap();
+    hub.publish("t", "a").await.unwrap();
     assert_eq!(drain(&mut sub), ["id: 1\ndata: a\n\n"]);
     // Reconnecting with the gap's id misses nothing.
     let mut again = hub.subscribe_from("t", Some("0"));
@@ -99,10 +99,10 @@ async fn an_id_from_before_a_restart_gets_a_gap_that_resumes_correctly() {
 async fn an_expired_id_gets_a_gap_then_only_new_events() {
     let hub = HubConfig::new().history(2).build();
     for n in 1..=5 {
-        hub.publish("t", format!("{n}")).unwrap();
+        hub.publish("t", format!("{n}")).await.unwrap();
     }
     let mut sub = hub.subscribe_from("t", Some("2"));
-    hub.publish("t", "6").unwrap();
+    hub.publish("t", "6").await.unwrap();
     assert_eq!(
         drain(&mut sub),
         [
@@ -117,9 +117,9 @@ async fn history_older_than_max_age_is_not_replayed() {
     let hub = HubConfig::new()
         .max_age(std::time::Duration::from_secs(30))
         .build();
-    hub.publish("t", "old").unwrap();
+    hub.publish("t", "old").await.unwrap();
     tokio::time::advance(std::time::Duration::from_secs(20)).await;
-    hub.publish("t", "new").unwrap();
+    hub.publish("t", "new").await.unwrap();
     tokio::time::advance(std::time::Duration::from_secs(20)).await;
     let mut first = hub.subscribe_from("t", Some("0"));
     assert_eq!(
@@ -151,7 +151,7 @@ async fn dropping_a_subscription_releases_it_and_reclaims_an_idle_topic() {
     let hub = HubConfig::new().history(4).build();
     drop(hub.subscribe("kept"));
     assert!(hub.topics().is_empty());
-    hub.publish("kept", "x").unwrap();
+    hub.publish("kept", "x").await.unwrap();
     assert_eq!(hub.topics(), ["kept"]);
     assert_eq!(hub.history_len("kept"), 1);
 }
@@ -161,7 +161,7 @@ async fn close_ends_every_stream_after_buffered_events() {
     let hub = Hub::new();
     let mut a = hub.subscribe("a");
     let mut b = hub.subscribe("b");
-    hub.publish("a", "last").unwrap();
+    hub.publish("a", "last").await.unwrap();
     hub.close();
     assert_eq!(
         a.next().await.unwrap().as_bytes(),
@@ -170,7 +170,7 @@ async fn close_ends_every_stream_after_buffered_events() {
     assert!(a.next().await.is_none());
     assert!(b.next().await.is_none());
     assert!(hub.subscribe_from("a", Some("0")).next().await.is_none());
-    assert!(hub.publish("a", "x").is_err());
+    assert!(hub.publish("a", "x").await.is_err());
 }
 
 #[tokio::test]
@@ -180,17 +180,17 @@ async fn close_topic_ends_only_that_topic() {
     let mut b = hub.subscribe("b");
     hub.close_topic("a");
     assert!(a.next().await.is_none());
-    hub.publish("b", "still here").unwrap();
+    hub.publish("b", "still here").await.unwrap();
     assert!(b.next().await.is_some());
     // Publishing again opens a fresh topic; ids keep increasing.
-    assert_eq!(hub.publish("a", "again").unwrap(), "2");
+    assert_eq!(hub.publish("a", "again").await.unwrap(), "2");
 }
 
 #[tokio::test]
 async fn a_subscription_is_an_event_stream_body() {
     let hub = Hub::new();
-    hub.publish("t", "a").unwrap();
-    hub.publish("t", "b").unwrap();
+    hub.publish("t", "a").await.unwrap();
+    hub.publish("t", "b").await.unwrap();
     let response = EventStream::new(hub.subscribe_from("t", Some("0"))).into_http_response();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     hub.close();
@@ -205,7 +205,7 @@ async fn a_stuck_subscriber_is_disconnected_and_others_get_everything() {
     let mut reader = hub.subscribe("t");
     let mut seen = 0;
     for n in 0..100 {
-        hub.publish("t", format!("{n}")).unwrap();
+        hub.publish("t", format!("{n}")).await.unwrap();
         assert!(stuck.backlog() <= 8);
         reader.next().await.unwrap();
         seen += 1;
@@ -228,7 +228,7 @@ async fn a_stuck_subscriber_skips_with_a_gap_and_others_get_everything() {
     let mut reader = hub.subscribe("t");
     let mut seen = 0;
     for n in 1..=100 {
-        hub.publish("t", format!("{n}")).unwrap();
+        hub.publish("t", format!("{n}")).await.unwrap();
         assert!(stuck.backlog() <= 8);
         reader.next().await.unwrap();
         seen += 1;

@@ -35,7 +35,7 @@ async fn stuck_subscribers_hold_at_most_the_buffer_and_the_policy_applies() {
         let mut peak = 0;
         let mut read = 0;
         for _ in 0..EVENTS {
-            hub.publish("t", payload.clone()).unwrap();
+            hub.publish("t", payload.clone()).await.unwrap();
             // Awaited, not polled once: tokio's cooperative budget may make
             // a ready receive yield once in a long-running task.
             if reader.next().await.is_some() {
@@ -65,7 +65,7 @@ async fn stuck_subscribers_hold_at_most_the_buffer_and_the_policy_applies() {
                         .as_bytes()
                         .starts_with(format!("id: {id}\n").as_bytes()));
                 }
-                hub.publish("t", "live").unwrap();
+                hub.publish("t", "live").await.unwrap();
                 let event = stuck[0].next().await.unwrap();
                 assert!(event.as_bytes().ends_with(b"data: live\n\n"));
             }

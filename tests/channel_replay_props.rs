@@ -65,7 +65,11 @@ proptest! {
             match op {
                 Op::Publish { topic } => {
                     let data = format!("{}{}", TOPICS[topic], published[topic].len());
-                    let id = hub.publish(TOPICS[topic], data.clone()).unwrap();
+                    let id = hub
+                        .publish(TOPICS[topic], data.clone())
+                        .now_or_never()
+                        .expect("in memory, publishing completes at once")
+                        .unwrap();
                     let wire = format!("id: {id}\ndata: {data}\n\n");
                     for (t, sub) in &mut subs {
                         if *t == topic {

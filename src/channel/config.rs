@@ -44,6 +44,8 @@ pub struct HubConfig {
     max_age: Option<Duration>,
     buffer: usize,
     slow_consumer: SlowConsumer,
+    #[cfg(feature = "redis")]
+    redis: Option<crate::redis::RedisConfig>,
 }
 
 impl HubConfig {
@@ -62,6 +64,8 @@ impl HubConfig {
             max_age: None,
             buffer: Self::DEFAULT_BUFFER,
             slow_consumer: SlowConsumer::Disconnect,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
     }
 
@@ -123,6 +127,59 @@ impl HubConfig {
         self
     }
 
+    /// Puts the hub's topics in Redis Streams (feature `redis`), shared by
+    /// every server configured with the same Redis and key prefix. The rest of
+    /// the API is unchanged: this is the one line that switches backends.
+    ///
+    /// - [`Hub::publish`] appends to the topic's stream (`XADD … MAXLEN ~`);
+    ///   the event id is the id Redis assigns (`<ms>-<seq>`), the same on every
+    ///   server, and an id set on the event is ignored. It fails with
+    ///   [`ErrorKind::Backend`](crate::ErrorKind::Backend) while Redis is
+    ///   unreachable: nothing is queued or dropped silently.
+    /// - Each server follows a topic that has local subscribers with one
+    ///   reader task (blocking `XREAD`, its own connection) and fans every
+    ///   event out locally, encoded once. The reader resumes from its last id
+    ///   after Redis restarts; if Redis trimmed events meanwhile, the local
+    ///   subscribers get a [gap event](crate::GAP_EVENT_TYPE) (`lagged`).
+    /// - `Last-Event-ID` is replayed from the stream (exclusive `XRANGE`) on
+    ///   the subscription's first poll, de-duplicated against live events;
+    ///   an id Redis no longer holds gets the gap event. If Redis is
+    ///   unreachable then, the subscription ends and the browser retries.
+    ///
+    /// [`HubConfig::history`] becomes the `MAXLEN ~` of every stream
+    /// (overriding [`RedisConfig::history`](crate::redis::RedisConfig::history));
+    /// [`HubConfig::max_age`] does not apply. Buffer and slow-consumer policy
+    /// apply to each server's local fan-out. The connection is made on first
+    /// use; subscribing needs a tokio runtime (the reader task is spawned on it).
+    ///
+    /// ```
+    /// use tower_sse::{redis::RedisConfig, HubConfig};
+    ///
+    /// let hub = HubConfig::new()
+    ///     .history(1000)
+    ///     .redis(RedisConfig::new("redis://:secret@127.0.0.1:6379/0")?.key_prefix("app:"))
+    ///     .build();
+    /// assert_eq!(hub.config().redis_config().unwrap().history_len(), 1000);
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, config: crate::redis::RedisConfig) -> Self {
+        self.redis = Some(config);
+        self
+    }
+
+    /// The Redis configuration, when the hub uses Redis (with the hub's
+    /// history size as its `MAXLEN ~` once built).
+    ///
+    /// ```
+    /// assert!(tower_sse::HubConfig::new().redis_config().is_none());
+    /// ```
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn redis_config(&self) -> Option<&crate::redis::RedisConfig> {
+        self.redis.as_ref()
+    }
+
     /// Builds a hub with this configuration.
     ///
     /// ```
@@ -132,6 +189,14 @@ impl HubConfig {
     #[must_use]
     pub fn build(self) -> Hub {
         Hub::with_config(self)
+    }
+
+    /// Applies the hub's history size to the Redis configuration.
+    #[cfg(feature = "redis")]
+    pub(crate) fn resolved(mut self) -> Self {
+        let history = self.history;
+        self.redis = self.redis.map(|redis| redis.history(history));
+        self
     }
 
     /// The history size per topic.

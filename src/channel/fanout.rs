@@ -15,7 +15,11 @@ use crate::event::EncodedEvent;
 
 /// The position of an event in its topic's order; strictly increasing.
 /// Subscriptions de-duplicate the replay seam with it.
-pub(crate) type Seq = u64;
+///
+/// 128 bits, so that every backend's order maps onto it without collisions:
+/// the in-memory counter is a `u64`, a Redis stream id `<ms>-<seq>` is
+/// `(ms << 64) | seq`.
+pub(crate) type Seq = u128;
 
 /// One event on its way to the subscribers: its position and its wire bytes.
 /// Cloning it is one reference-count bump.

@@ -151,9 +151,9 @@ mod tests {
     use super::*;
     use crate::Event;
 
-    fn push(history: &mut History, seq: Seq, now: Instant) {
+    fn push(history: &mut History, seq: u64, now: Instant) {
         let event = Event::new().id(seq).data("x").encode();
-        history.push(seq, EventId::from(seq), event, now);
+        history.push(Seq::from(seq), EventId::from(seq), event, now);
     }
 
     fn replayed_ids(replay: &Replay) -> Vec<String> {

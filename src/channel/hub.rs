@@ -9,17 +9,16 @@ use tokio::time::Instant;
 
 use super::config::HubConfig;
 use super::history::Replay;
+#[cfg(feature = "redis")]
+use super::redis_source::{resume, Follow as RedisFollow, RedisSource};
 use super::subscription::Subscription;
-use super::topic::{Published, Topic};
-use crate::error::{Error, ErrorKind};
-use crate::field::EventId;
-use crate::into_event::IntoEvent;
+use super::topic::Topic;
 
 /// The name of a topic, shared by the map and the subscriptions.
 pub(crate) type TopicKey = Arc<str>;
 
 /// With an age limit, publishes sweep expired topics every this many calls.
-const SWEEP_EVERY: usize = 1024;
+pub(super) const SWEEP_EVERY: usize = 1024;
 
 /// A fan-out hub: apps publish events to topics, browsers subscribe.
 ///
@@ -50,6 +49,7 @@ const SWEEP_EVERY: usize = 1024;
 ///     const CHAT: EventType = EventType::from_static("chat");
 ///     let id = hub
 ///         .publish(&room, Event::new().event(CHAT).data(message))
+///         .await
 ///         .map_err(|e| e.to_string())?;
 ///     Ok(id.to_string())
 /// }
@@ -71,9 +71,12 @@ pub(crate) struct HubInner {
     pub(crate) config: HubConfig,
     topics: Mutex<HashMap<TopicKey, Arc<Topic>>>,
     /// The last position handed out; also the hub's automatic event id.
-    seq: AtomicU64,
+    pub(super) seq: AtomicU64,
     closed: AtomicBool,
-    publishes: AtomicUsize,
+    pub(super) publishes: AtomicUsize,
+    /// The Redis source, when the topics live in Redis.
+    #[cfg(feature = "redis")]
+    pub(super) redis: Option<Arc<RedisSource>>,
 }
 
 impl HubInner {
@@ -103,10 +106,46 @@ impl HubInner {
         log.history.prune(Instant::now());
         if topic.fanout.subscribers() == 0 && log.history.is_empty() {
             log.reclaimed = true;
+            #[cfg(feature = "redis")]
+            topic.stop_following();
             true
         } else {
             false
         }
+    }
+}
+
+impl HubInner {
+    /// Removes and closes `topic` if it is still the one under `key`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn end_topic(&self, key: &str, topic: &Arc<Topic>) {
+        let mut topics = self.topics();
+        if topics.get(key).is_some_and(|t| Arc::ptr_eq(t, topic)) {
+            topics.remove(key);
+        }
+        drop(topics);
+        topic.log().reclaimed = true;
+        topic.close();
+    }
+
+    /// A new topic under `key`; with Redis this server starts following it.
+    fn new_topic(self: &Arc<Self>, key: &TopicKey) -> Arc<Topic> {
+        let topic = Arc::new(Topic::new(&self.config));
+        #[cfg(feature = "redis")]
+        if let Some(source) = &self.redis {
+            if !self.closed.load(Ordering::Acquire) {
+                let follow = RedisFollow::start(
+                    source,
+                    Arc::downgrade(self),
+                    Arc::clone(key),
+                    Arc::downgrade(&topic),
+                );
+                topic.start_following(follow);
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = key;
+        topic
     }
 }
 
@@ -132,8 +171,14 @@ impl Hub {
     /// ```
     #[must_use]
     pub fn with_config(config: HubConfig) -> Self {
+        #[cfg(feature = "redis")]
+        let config = config.resolved();
         Self {
             inner: Arc::new(HubInner {
+                #[cfg(feature = "redis")]
+                redis: config
+                    .redis_config()
+                    .map(|redis| Arc::new(RedisSource::new(redis.clone()))),
                 config,
                 topics: Mutex::new(HashMap::new()),
                 seq: AtomicU64::new(0),
@@ -153,71 +198,6 @@ impl Hub {
         &self.inner.config
     }
 
-    /// Publishes an event to `topic` and returns its id.
-    ///
-    /// The event is encoded once. When it has no id (or an empty one) the hub
-    /// gives it the next number of a hub-wide counter (`1`, `2`, ...), so ids
-    /// increase within every topic; an id of your own is kept, and replay finds
-    /// it by comparing `Last-Event-ID` with the stored ids, newest first.
-    /// Publishing to a topic nobody listens to only records it in the history.
-    ///
-    /// # Errors
-    ///
-    /// When the event cannot be converted (e.g. JSON serialization fails), or
-    /// with [`ErrorKind::Closed`] after [`Hub::close`].
-    ///
-    /// ```
-    /// use tower_sse::{ErrorKind, Event, Hub};
-    ///
-    /// let hub = Hub::new();
-    /// assert_eq!(hub.publish("votes", "yes")?, "1");
-    /// assert_eq!(hub.publish("votes", Event::new().try_id("v-2")?.data("no"))?, "v-2");
-    /// hub.close();
-    /// assert_eq!(hub.publish("votes", "yes").unwrap_err().kind(), ErrorKind::Closed);
-    /// # Ok::<(), tower_sse::Error>(())
-    /// ```
-    pub fn publish<E>(&self, topic: &str, event: E) -> Result<EventId, Error>
-    where
-        E: IntoEvent,
-    {
-        let event = event.into_event()?;
-        let inner = &*self.inner;
-        if inner.closed.load(Ordering::Acquire) {
-            return Err(Error::new(ErrorKind::Closed));
-        }
-        if inner.config.max_age_limit().is_some()
-            && inner.publishes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1
-        {
-            self.reclaim();
-        }
-        let mut event = event;
-        loop {
-            let topic = {
-                let mut topics = inner.topics();
-                match topics.get(topic) {
-                    Some(existing) => Arc::clone(existing),
-                    None if inner.config.history_len() == 0 => {
-                        // Nobody listens and nothing is kept: just number it.
-                        let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
-                        return Ok(match event.event_id() {
-                            Some(id) if !id.as_str().is_empty() => id.clone(),
-                            _ => EventId::from(seq),
-                        });
-                    }
-                    None => {
-                        let created = Arc::new(Topic::new(&inner.config));
-                        topics.insert(TopicKey::from(topic), Arc::clone(&created));
-                        created
-                    }
-                }
-            };
-            match topic.publish(&inner.seq, event) {
-                Published::Done(result) => return result,
-                Published::Reclaimed(returned) => event = returned,
-            }
-        }
-    }
-
     /// Subscribes to the live events of `topic`, without replay.
     ///
     /// ```
@@ -225,9 +205,9 @@ impl Hub {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::Hub::new();
-    /// hub.publish("t", "before")?;
+    /// hub.publish("t", "before").await?;
     /// let mut sub = hub.subscribe("t");
-    /// hub.publish("t", "after")?;
+    /// hub.publish("t", "after").await?;
     /// assert_eq!(sub.next().await.unwrap().as_bytes(), &b"id: 2\ndata: after\n\n"[..]);
     /// # Ok(()) }
     /// ```
@@ -252,7 +232,7 @@ impl Hub {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::HubConfig::new().history(2).build();
     /// for word in ["a", "b", "c"] {
-    ///     hub.publish("t", word)?;
+    ///     hub.publish("t", word).await?;
     /// }
     /// let mut sub = hub.subscribe_from("t", Some("2"));
     /// assert_eq!(sub.next().await.unwrap().as_bytes(), &b"id: 3\ndata: c\n\n"[..]);
@@ -276,7 +256,7 @@ impl Hub {
                 Some((key, existing)) => (Arc::clone(key), Arc::clone(existing)),
                 None => {
                     let key = TopicKey::from(topic);
-                    let created = Arc::new(Topic::new(&inner.config));
+                    let created = inner.new_topic(&key);
                     topics.insert(Arc::clone(&key), Arc::clone(&created));
                     (key, created)
                 }
@@ -285,12 +265,44 @@ impl Hub {
             topic.fanout.add_subscriber();
             (key, topic)
         };
-        let (live, replay) = if inner.closed.load(Ordering::Acquire) {
-            (None, Replay::none())
-        } else {
-            topic.subscribe(last_event_id)
-        };
+        if inner.closed.load(Ordering::Acquire) {
+            return Subscription::new(Arc::clone(inner), key, topic, None, Replay::none(), policy);
+        }
+        #[cfg(feature = "redis")]
+        if let Some(source) = &inner.redis {
+            return Self::subscribe_redis(inner, source, key, topic, last_event_id);
+        }
+        let (live, replay) = topic.subscribe(last_event_id);
         Subscription::new(Arc::clone(inner), key, topic, live, replay, policy)
+    }
+
+    /// Live receiver first; the replay is read on the first poll, once this
+    /// server's reader has found where it starts.
+    #[cfg(feature = "redis")]
+    fn subscribe_redis(
+        inner: &Arc<HubInner>,
+        source: &Arc<RedisSource>,
+        key: TopicKey,
+        topic: Arc<Topic>,
+        last_event_id: Option<&str>,
+    ) -> Subscription {
+        let policy = inner.config.slow_consumer_policy();
+        // Without a reader (no runtime) nothing would ever arrive: end at once.
+        let position = topic.position();
+        let live = position.as_ref().and_then(|_| topic.fanout.receiver());
+        let mut subscription = Subscription::new(
+            Arc::clone(inner),
+            Arc::clone(&key),
+            topic,
+            live,
+            Replay::none(),
+            policy,
+        );
+        if let (Some(position), Some(id)) = (position, last_event_id.filter(|id| !id.is_empty())) {
+            let resume = resume(Arc::clone(source), position, key, id.to_owned());
+            subscription.resume_with(resume);
+        }
+        subscription
     }
 
     /// Ends every subscription of `topic` (after the events it has buffered)
@@ -310,7 +322,7 @@ impl Hub {
         let removed = self.inner.topics().remove(topic);
         if let Some(topic) = removed {
             topic.log().reclaimed = true;
-            topic.fanout.close();
+            topic.close();
         }
     }
 
@@ -332,7 +344,7 @@ impl Hub {
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         for topic in self.inner.topics().values() {
-            topic.fanout.close();
+            topic.close();
         }
     }
 

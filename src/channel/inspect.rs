@@ -25,12 +25,13 @@ impl Hub {
     /// How many events the history of `topic` holds.
     ///
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::HubConfig::new().history(2).build();
     /// for _ in 0..5 {
-    ///     hub.publish("t", "x")?;
+    ///     hub.publish("t", "x").await?;
     /// }
     /// assert_eq!(hub.history_len("t"), 2);
-    /// # Ok::<(), tower_sse::Error>(())
+    /// # Ok(()) }
     /// ```
     #[must_use]
     pub fn history_len(&self, topic: &str) -> usize {
@@ -44,13 +45,14 @@ impl Hub {
     /// sorted.
     ///
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::HubConfig::new().history(0).build();
     /// let sub = hub.subscribe("b");
-    /// hub.publish("a", "nobody listens, nothing kept")?;
+    /// hub.publish("a", "nobody listens, nothing kept").await?;
     /// assert_eq!(hub.topics(), ["b"]);
     /// drop(sub);
     /// assert!(hub.topics().is_empty());
-    /// # Ok::<(), tower_sse::Error>(())
+    /// # Ok(()) }
     /// ```
     #[must_use]
     pub fn topics(&self) -> Vec<String> {

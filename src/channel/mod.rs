@@ -61,6 +61,11 @@
 //!   entry (mapping the stream id to a position), and answer `Replay` with
 //!   `XRANGE`; the subscribe-first order and the position de-duplication stay
 //!   the same.
+//! - *Redis source* (`redis_source.rs`, feature `redis`): exactly that. Stream
+//!   ids map to positions as `(ms << 64) | seq` (hence 128-bit positions), a
+//!   topic's reader runs while it has local subscribers, and the replay is
+//!   read on a subscription's first poll, after the reader has found where it
+//!   starts, so the replay always reaches the start of live delivery.
 
 mod config;
 mod fanout;
@@ -68,6 +73,9 @@ mod gap;
 mod history;
 mod hub;
 mod inspect;
+mod publish;
+#[cfg(feature = "redis")]
+mod redis_source;
 mod subscription;
 mod topic;
 

@@ -45,7 +45,7 @@ async fn recv(mut live: LiveReceiver) -> (Result<Delivery, RecvError>, LiveRecei
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
 /// let hub = Hub::new();
 /// let mut sub = hub.subscribe("room");
-/// hub.publish("room", "hi")?;
+/// hub.publish("room", "hi").await?;
 /// let event = sub.next().await.unwrap();
 /// assert_eq!(event.as_bytes(), &b"id: 1\ndata: hi\n\n"[..]);
 /// drop(sub);
@@ -63,6 +63,9 @@ pub struct Subscription {
     policy: SlowConsumer,
     lagged: bool,
     done: bool,
+    /// With Redis: the replay, read on the first poll; `None` ends the stream.
+    #[cfg(feature = "redis")]
+    resume: Option<ReusableBoxFuture<'static, Option<Replay>>>,
     guard: Guard,
 }
 
@@ -100,7 +103,21 @@ impl Subscription {
             waiting: None,
             policy,
             lagged: false,
+            #[cfg(feature = "redis")]
+            resume: None,
             guard: Guard { hub, key, topic },
+        }
+    }
+
+    /// Makes the subscription start with the replay `resume` produces (the
+    /// live receiver is already taken), or end if it produces none.
+    #[cfg(feature = "redis")]
+    pub(crate) fn resume_with<F>(&mut self, resume: F)
+    where
+        F: std::future::Future<Output = Option<Replay>> + Send + 'static,
+    {
+        if !self.done {
+            self.resume = Some(ReusableBoxFuture::new(resume));
         }
     }
 
@@ -109,13 +126,14 @@ impl Subscription {
     /// the history size plus the buffer size, however far behind it is.
     ///
     /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::HubConfig::new().buffer(4).build();
     /// let sub = hub.subscribe("t");
     /// for _ in 0..10 {
-    ///     hub.publish("t", "x")?;
+    ///     hub.publish("t", "x").await?;
     /// }
     /// assert_eq!(sub.backlog(), 4);
-    /// # Ok::<(), tower_sse::Error>(())
+    /// # Ok(()) }
     /// ```
     #[must_use]
     pub fn backlog(&self) -> usize {
@@ -161,6 +179,18 @@ impl Stream for Subscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<EncodedEvent>> {
         let this = self.get_mut();
+        #[cfg(feature = "redis")]
+        if let Some(resume) = this.resume.as_mut() {
+            let replay = ready!(resume.poll(cx));
+            this.resume = None;
+            match replay {
+                Some(replay) => {
+                    this.replay = replay.events;
+                    this.through = replay.through;
+                }
+                None => this.finish(),
+            }
+        }
         loop {
             if let Some(event) = this.replay.pop_front() {
                 return Poll::Ready(Some(event));
@@ -198,6 +228,10 @@ impl Subscription {
         // Release the receiver (and its place in the ring) right away.
         self.live = None;
         self.waiting = None;
+        #[cfg(feature = "redis")]
+        {
+            self.resume = None;
+        }
     }
 }
 
@@ -227,7 +261,7 @@ mod tests {
     async fn live_events_already_replayed_are_skipped_at_the_seam() {
         let hub = Hub::new();
         for word in ["a", "b", "c"] {
-            hub.publish("t", word).unwrap();
+            hub.publish("t", word).await.unwrap();
         }
         let mut sub = hub.subscribe_from("t", Some("1"));
         // A backend whose cut is not atomic delivers an already replayed event live.
@@ -235,7 +269,7 @@ mod tests {
         topic
             .fanout
             .deliver(3, Event::new().id(3_u64).data("c").encode());
-        hub.publish("t", "d").unwrap();
+        hub.publish("t", "d").await.unwrap();
         let mut seen = Vec::new();
         for _ in 0..3 {
             seen.push(wire(&sub.next().await.unwrap()).to_owned());
@@ -259,7 +293,7 @@ mod tests {
             .build();
         let mut sub = hub.subscribe("t");
         for n in 0..10 {
-            hub.publish("t", format!("{n}")).unwrap();
+            hub.publish("t", format!("{n}")).await.unwrap();
         }
         assert_eq!(sub.backlog(), 4);
         let gap = sub.next().await.unwrap();
@@ -272,7 +306,7 @@ mod tests {
                 wire(&event)
             );
         }
-        hub.publish("t", "next").unwrap();
+        hub.publish("t", "next").await.unwrap();
         assert_eq!(wire(&sub.next().await.unwrap()), "id: 11\ndata: next\n\n");
     }
 
@@ -281,7 +315,7 @@ mod tests {
         let hub = HubConfig::new().buffer(2).build();
         let mut sub = hub.subscribe("t");
         for _ in 0..3 {
-            hub.publish("t", "x").unwrap();
+            hub.publish("t", "x").await.unwrap();
         }
         assert!(sub.next().await.is_none());
         assert!(sub.next().await.is_none());
@@ -296,7 +330,7 @@ mod tests {
             let hub = hub.clone();
             tokio::spawn(async move {
                 tokio::task::yield_now().await;
-                hub.publish("t", "late").unwrap();
+                hub.publish("t", "late").await.unwrap();
             })
         };
         assert_eq!(wire(&sub.next().await.unwrap()), "id: 1\ndata: late\n\n");

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::time::Instant;
 
 use super::config::HubConfig;
-use super::fanout::{Fanout, LiveReceiver};
+use super::fanout::{Fanout, LiveReceiver, Seq};
 use super::history::{History, Replay};
 use crate::error::{Error, ErrorKind};
 use crate::event::{EncodedEvent, Event};
@@ -37,6 +37,9 @@ impl Published {
 pub(crate) struct Topic {
     pub(crate) fanout: Fanout,
     log: Mutex<Log>,
+    /// With Redis: this server following the topic's stream.
+    #[cfg(feature = "redis")]
+    follow: Mutex<Option<super::redis_source::Follow>>,
 }
 
 #[derive(Debug)]
@@ -55,7 +58,17 @@ impl Topic {
                 history: History::new(config.history_len(), config.max_age_limit()),
                 reclaimed: false,
             }),
+            #[cfg(feature = "redis")]
+            follow: Mutex::new(None),
         }
+    }
+
+    /// Ends delivery to this topic's subscribers (after what they buffer)
+    /// and stops following its stream.
+    pub(crate) fn close(&self) {
+        self.fanout.close();
+        #[cfg(feature = "redis")]
+        self.stop_following();
     }
 
     pub(crate) fn log(&self) -> MutexGuard<'_, Log> {
@@ -89,12 +102,39 @@ impl Topic {
         };
         let now = Instant::now();
         log.history.prune(now);
-        log.history.push(next, id.clone(), encoded.clone(), now);
-        Published::Done(if self.fanout.deliver(next, encoded) {
+        log.history
+            .push(Seq::from(next), id.clone(), encoded.clone(), now);
+        Published::Done(if self.fanout.deliver(Seq::from(next), encoded) {
             Ok(id)
         } else {
             Err(Error::new(ErrorKind::Closed))
         })
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn start_following(&self, follow: Option<super::redis_source::Follow>) {
+        *self.follow.lock().unwrap_or_else(PoisonError::into_inner) = follow;
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn stop_following(&self) {
+        let follow = self
+            .follow
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(follow);
+    }
+
+    /// Where this server's reader of the topic starts, once known; `None`
+    /// when it does not follow the topic.
+    #[cfg(feature = "redis")]
+    pub(crate) fn position(&self) -> Option<super::redis_source::Position> {
+        self.follow
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(super::redis_source::Follow::position)
     }
 
     /// Takes the live receiver first, then reads the history after

@@ -207,6 +207,22 @@ impl fmt::Debug for RedisConfig {
     }
 }
 
+/// Equal when every setting is: the client is derived from the URL.
+impl PartialEq for RedisConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.key_prefix == other.key_prefix
+            && self.history == other.history
+            && self.block_timeout == other.block_timeout
+            && self.backoff_min == other.backoff_min
+            && self.backoff_max == other.backoff_max
+            && self.connect_timeout == other.connect_timeout
+            && self.response_timeout == other.response_timeout
+    }
+}
+
+impl Eq for RedisConfig {}
+
 /// Replaces the userinfo part of a URL (`user:password@`) with `***@`.
 fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {

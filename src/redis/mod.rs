@@ -13,7 +13,14 @@
 //!   `XRANGE` ([`RedisStreams::replay`]), which also tells whether Redis still
 //!   held every missed event, so a gap can be reported instead of skipped.
 //!
-//! Redis 7 or newer gives exact gap detection (`max-deleted-entry-id`); older
+//! Most apps use this backend through a [`Hub`](crate::Hub):
+//! `HubConfig::new().redis(RedisConfig::new(url)?).build()` (see
+//! [`HubConfig::redis`](crate::HubConfig::redis)); the types here are the
+//! plumbing it is built on, usable directly.
+//!
+//! Redis 6 or newer is required (the publishing connection speaks RESP3, so
+//! it hears at once when Redis drops it and reconnects before the next
+//! command). Redis 7 or newer gives exact gap detection (`max-deleted-entry-id`); older
 //! servers fall back to comparing with the first retained entry.
 //!
 //! ```no_run
@@ -46,6 +53,7 @@ mod stream_id;
 
 pub use config::RedisConfig;
 pub use entry::StoredEvent;
+pub(crate) use reader::Backoff;
 pub use reader::{Delivery, TopicReader};
 pub use store::{RedisStreams, Replay};
 pub use stream_id::StreamId;

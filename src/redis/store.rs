@@ -54,6 +54,8 @@ impl std::fmt::Debug for RedisStreams {
 pub struct Replay {
     events: Vec<StoredEvent>,
     complete: bool,
+    /// The newest id the stream ever issued, as seen by this replay.
+    newest: StreamId,
 }
 
 impl Replay {
@@ -98,6 +100,12 @@ impl Replay {
     pub fn is_complete(&self) -> bool {
         self.complete
     }
+
+    /// The newest id the stream had issued when the replay was read (at
+    /// least the last replayed event's), [`StreamId::ZERO`] for no stream.
+    pub(crate) fn newest(&self) -> StreamId {
+        self.newest
+    }
 }
 
 impl RedisStreams {
@@ -121,7 +129,15 @@ impl RedisStreams {
             .set_number_of_retries(0)
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout));
-        let client = config.client.clone();
+        // RESP3 lets the manager hear that its connection dropped (say, Redis
+        // restarted) and reconnect before the next command, instead of
+        // failing that command on the dead connection.
+        let info = config.client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(resp3)).map_err(backend)?;
         let manager = with_deadline(
             &config,
             ConnectionManager::new_with_config(client, manager_config),
@@ -198,13 +214,18 @@ impl RedisStreams {
         // XRANGE is then visible, so a gap is never missed (a trim that
         // happened in between can only cause a cautious false gap).
         let info = self.query_info(&key).await?;
-        let events = raw
+        let events: Vec<StoredEvent> = raw
             .into_iter()
             .filter_map(|(id, fields)| entry::decode(&key, &id, fields))
             .collect();
+        let newest = info
+            .as_ref()
+            .map_or(StreamId::ZERO, |i| i.last_generated)
+            .max(events.last().map_or(StreamId::ZERO, StoredEvent::id));
         Ok(Replay {
             events,
             complete: covers(info.as_ref(), after),
+            newest,
         })
     }
 
