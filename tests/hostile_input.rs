@@ -58,8 +58,8 @@ async fn serve() -> Server {
     serve_with(SseLayer::new().last_event_id_query(true), hub).await
 }
 
-fn publish(hub: &Hub, topic: &str, data: impl Into<String>) -> String {
-    hub.publish(topic, data.into()).unwrap().to_string()
+async fn publish(hub: &Hub, topic: &str, data: impl Into<String>) -> String {
+    hub.publish(topic, data.into()).await.unwrap().to_string()
 }
 
 /// Opens a stream with hyper's client; `headers` values may be any bytes hyper
@@ -117,7 +117,7 @@ async fn assert_still_serves(server: &Server) {
     );
     let mut stream = Stream::open(server.addr, &format!("/events/{topic}"), &[]).await;
     wait_for(|| server.hub.subscribers(&topic) == 1).await;
-    let id = publish(&server.hub, &topic, "alive");
+    let id = publish(&server.hub, &topic, "alive").await;
     let event = stream.next().await.expect("the canary stream ended");
     assert_eq!(
         (event.data.as_str(), event.last_event_id.as_str()),
@@ -175,21 +175,22 @@ fn status_line(response: &[u8]) -> String {
 }
 
 /// Publishes a, b, c to `topic`; returns their ids.
-fn seed(hub: &Hub, topic: &str) -> Vec<String> {
-    ["a", "b", "c"]
-        .iter()
-        .map(|d| publish(hub, topic, *d))
-        .collect()
+async fn seed(hub: &Hub, topic: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for data in ["a", "b", "c"] {
+        ids.push(publish(hub, topic, data).await);
+    }
+    ids
 }
 
 #[tokio::test]
 async fn a_non_utf8_last_event_id_counts_as_absent_and_the_stream_is_live() {
     let server = serve().await;
-    seed(&server.hub, "t");
+    seed(&server.hub, "t").await;
     let mut stream =
         Stream::open(server.addr, "/events/t", &[("last-event-id", b"1\xff\xfe")]).await;
     wait_for(|| server.hub.subscribers("t") == 1).await;
-    let id = publish(&server.hub, "t", "live");
+    let id = publish(&server.hub, "t", "live").await;
     let event = stream.next().await.unwrap();
     assert_eq!(
         (event.event_type.as_str(), event.data.as_str()),
@@ -217,10 +218,10 @@ async fn a_nul_in_last_event_id_is_rejected_by_the_http_parser_with_400() {
 #[tokio::test]
 async fn a_nul_in_the_lasteventid_query_counts_as_absent() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t");
+    let ids = seed(&server.hub, "t").await;
     let mut stream = Stream::open(server.addr, "/events/t?lastEventId=1%00", &[]).await;
     wait_for(|| server.hub.subscribers("t") == 1).await;
-    publish(&server.hub, "t", "live");
+    publish(&server.hub, "t", "live").await;
     let event = stream.next().await.unwrap();
     assert_eq!(event.data, "live", "nothing replayed after {ids:?}");
     assert_still_serves(&server).await;
@@ -229,7 +230,7 @@ async fn a_nul_in_the_lasteventid_query_counts_as_absent() {
 #[tokio::test]
 async fn a_64_kib_last_event_id_is_over_the_cap_and_counts_as_absent() {
     let server = serve().await;
-    seed(&server.hub, "t");
+    seed(&server.hub, "t").await;
     let long = "9".repeat(64 * 1024);
     let mut stream = Stream::open(
         server.addr,
@@ -238,7 +239,7 @@ async fn a_64_kib_last_event_id_is_over_the_cap_and_counts_as_absent() {
     )
     .await;
     wait_for(|| server.hub.subscribers("t") == 1).await;
-    publish(&server.hub, "t", "live");
+    publish(&server.hub, "t", "live").await;
     assert_eq!(stream.next().await.unwrap().data, "live");
     assert_still_serves(&server).await;
 }
@@ -246,11 +247,11 @@ async fn a_64_kib_last_event_id_is_over_the_cap_and_counts_as_absent() {
 #[tokio::test]
 async fn a_lasteventid_query_over_the_cap_counts_as_absent() {
     let server = serve().await;
-    seed(&server.hub, "t");
+    seed(&server.hub, "t").await;
     let path = format!("/events/t?lastEventId={}", "7".repeat(2 * 1024));
     let mut stream = Stream::open(server.addr, &path, &[]).await;
     wait_for(|| server.hub.subscribers("t") == 1).await;
-    publish(&server.hub, "t", "live");
+    publish(&server.hub, "t", "live").await;
     assert_eq!(stream.next().await.unwrap().data, "live");
     assert_still_serves(&server).await;
 }
@@ -287,7 +288,7 @@ async fn a_header_section_over_hypers_limit_gets_431_and_no_stream() {
 #[tokio::test]
 async fn an_unknown_last_event_id_gets_the_gap_event_first() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t");
+    let ids = seed(&server.hub, "t").await;
     let mut stream = Stream::open(
         server.addr,
         "/events/t",
@@ -300,7 +301,7 @@ async fn an_unknown_last_event_id_gets_the_gap_event_first() {
         (gap.data.as_str(), gap.last_event_id.as_str()),
         ("unknown-id", ids[2].as_str())
     );
-    let id = publish(&server.hub, "t", "live");
+    let id = publish(&server.hub, "t", "live").await;
     let event = stream.next().await.unwrap();
     assert_eq!(
         (event.data.as_str(), event.last_event_id.as_str()),
@@ -312,7 +313,7 @@ async fn an_unknown_last_event_id_gets_the_gap_event_first() {
 #[tokio::test]
 async fn an_id_from_the_future_gets_the_gap_event_not_a_silent_skip() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t");
+    let ids = seed(&server.hub, "t").await;
     for future in ["4", "18446744073709551615", "99999999999999999999999"] {
         let mut stream = Stream::open(
             server.addr,
@@ -337,7 +338,7 @@ async fn an_id_from_the_future_gets_the_gap_event_not_a_silent_skip() {
 #[tokio::test]
 async fn an_id_from_the_query_replays_like_the_header() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t");
+    let ids = seed(&server.hub, "t").await;
     let mut stream = Stream::open(
         server.addr,
         &format!("/events/t?lastEventId={}", ids[0]),
@@ -351,7 +352,7 @@ async fn an_id_from_the_query_replays_like_the_header() {
 #[tokio::test]
 async fn malformed_lasteventid_queries_count_as_absent() {
     let server = serve().await;
-    seed(&server.hub, "t");
+    seed(&server.hub, "t").await;
     for query in [
         "lastEventId=%zz",
         "lastEventId=%4",
@@ -365,7 +366,7 @@ async fn malformed_lasteventid_queries_count_as_absent() {
         let mut stream = Stream::open(server.addr, &format!("/events/t?{query}"), &[]).await;
         let topic_subs = server.hub.subscribers("t");
         assert!(topic_subs >= 1, "{query}");
-        let id = publish(&server.hub, "t", query);
+        let id = publish(&server.hub, "t", query).await;
         let event = stream.next().await.unwrap();
         assert_eq!(
             (
@@ -383,7 +384,7 @@ async fn malformed_lasteventid_queries_count_as_absent() {
 #[tokio::test]
 async fn a_repeated_lasteventid_query_parameter_uses_the_first() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t");
+    let ids = seed(&server.hub, "t").await;
     let path = format!("/events/t?lastEventId={}&lastEventId=junk%zz", ids[1]);
     let mut stream = Stream::open(server.addr, &path, &[]).await;
     assert_eq!(stream.next().await.unwrap().data, "c");
@@ -392,7 +393,7 @@ async fn a_repeated_lasteventid_query_parameter_uses_the_first() {
 #[tokio::test]
 async fn a_repeated_last_event_id_header_counts_as_absent() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t");
+    let ids = seed(&server.hub, "t").await;
     let mut request = b"GET /events/t HTTP/1.1\r\nhost: x\r\n".to_vec();
     for _ in 0..50 {
         request.extend_from_slice(format!("last-event-id: {}\r\n", ids[0]).as_bytes());
@@ -404,7 +405,7 @@ async fn a_repeated_last_event_id_header_counts_as_absent() {
     // Nothing was replayed (b and c would be): the first bytes after the head
     // are the live event.
     let (_, mut conn) = (head, _conn);
-    publish(&server.hub, "t", "live");
+    publish(&server.hub, "t", "live").await;
     let mut buf = vec![0_u8; 4096];
     let n = tokio::time::timeout(PROMPT, conn.read(&mut buf))
         .await
@@ -476,7 +477,7 @@ async fn post_to_the_stream_route_gets_405_and_opens_nothing() {
 #[tokio::test]
 async fn a_get_with_a_body_still_streams() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t");
+    let ids = seed(&server.hub, "t").await;
     let request = format!(
         "GET /events/t HTTP/1.1\r\nhost: x\r\nlast-event-id: {}\r\ncontent-length: 11\r\n\r\nignored!!!!",
         ids[1]
@@ -489,7 +490,7 @@ async fn a_get_with_a_body_still_streams() {
 #[tokio::test]
 async fn an_http_1_0_client_gets_an_unframed_stream_ended_by_close() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t");
+    let ids = seed(&server.hub, "t").await;
     let request = format!(
         "GET /events/t HTTP/1.0\r\nlast-event-id: {}\r\n\r\n",
         ids[0]
@@ -549,7 +550,7 @@ async fn a_flood_past_max_streams_gets_retry_only_streams_and_the_admitted_keep_
     assert_eq!(server.metrics.rejected(), 200);
     assert_eq!(server.metrics.open_streams(), 5);
     assert_eq!(server.hub.subscribers("t"), 5);
-    let id = publish(&server.hub, "t", "still here");
+    let id = publish(&server.hub, "t", "still here").await;
     for stream in &mut admitted {
         let mut event = stream.next().await.unwrap();
         while event.data != "still here" {
@@ -597,7 +598,7 @@ async fn flood_past_a_stalled_client(server: &Server, count: usize, size: usize)
             while n - progress.load(std::sync::atomic::Ordering::Acquire) >= 8 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            hub.publish("t", format!("{n} {payload}")).unwrap();
+            hub.publish("t", format!("{n} {payload}")).await.unwrap();
         }
     });
     for n in 0..count {
