@@ -616,7 +616,12 @@ async fn flood_past_a_stalled_client(server: &Server, count: usize, size: usize)
         }
     }
     publisher.await.unwrap();
-    peak.max(rss_bytes()).saturating_sub(before)
+    let growth = peak.max(rss_bytes()).saturating_sub(before);
+    eprintln!(
+        "{count} events of {size} bytes past a stalled client: RSS grew by {} KiB",
+        growth / 1024
+    );
+    growth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
