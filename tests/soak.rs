@@ -78,6 +78,7 @@ fn main() {
         history: Some(HISTORY as u64),
         republish_ok: false,
         numeric_ids: true,
+        background_tasks: 0,
         rss_bound_kib: 160 * 1024,
         expect_gaps: true,
     };
