@@ -30,8 +30,12 @@ impl Hub {
     /// When the event cannot be converted (e.g. JSON serialization fails),
     /// with [`ErrorKind::Closed`] after [`Hub::close`], and with Redis with
     /// [`ErrorKind::Backend`] when Redis is unreachable or fails (within the
-    /// configured connect and response timeouts): the event was then not
-    /// published.
+    /// configured connect and response timeouts). Such an error means the
+    /// event was not acknowledged, not that it was not stored: when the
+    /// connection drops after Redis received the `XADD` but before its reply,
+    /// the event is stored and delivered, and a retry publishes it again under
+    /// a new id. Make events idempotent in your data (e.g. carry your own
+    /// sequence number) if a retry must not show twice.
     ///
     /// ```
     /// use tower_sse::{ErrorKind, Event, Hub};
