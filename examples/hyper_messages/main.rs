@@ -25,6 +25,9 @@
 //! every stream on Ctrl-C / SIGTERM; the accept loop then stops and
 //! hyper-util's `GracefulShutdown` waits for the connections to finish.
 
+#[path = "../common/signal.rs"]
+mod signal;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -70,7 +73,7 @@ async fn main() -> Result<(), BoxError> {
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
     let keep_alive: u64 = std::env::var("KEEP_ALIVE_MS").map_or(Ok(15_000), |ms| ms.parse())?;
     let hub = Hub::new();
-    let shutdown = Shutdown::from_future(shutdown_signal());
+    let shutdown = Shutdown::from_future(signal::shutdown_signal());
 
     // Any hyper service works: a plain function, made a tower service, with
     // the layer around it.
@@ -195,26 +198,4 @@ fn text(status: StatusCode, body: &str) -> Response<Body> {
     );
     *response.status_mut() = status;
     response
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

@@ -32,6 +32,11 @@
 //! hint, an opening comment and keep-alives, and ends every open stream on
 //! Ctrl-C / SIGTERM so the server exits at once.
 
+#[path = "../common/hub.rs"]
+mod common_hub;
+#[path = "../common/signal.rs"]
+mod signal;
+
 use std::time::Duration;
 
 use axum::extract::{Form, State};
@@ -41,7 +46,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 use tower_http::trace::TraceLayer;
-use tower_sse::{EventStream, Hub, HubConfig, LastEventId, Shutdown, SseLayer, Subscription};
+use tower_sse::{EventStream, Hub, LastEventId, Shutdown, SseLayer, Subscription};
 use tracing_subscriber::EnvFilter;
 
 /// The one topic of this app.
@@ -64,11 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |p| p.parse())?;
-    let hub = hub()?;
+    let hub = common_hub::hub_from_env("live_updates:")?;
 
     // One signal for everything: the layer ends open streams, axum stops
     // accepting and waits for the (now ended) connections.
-    let shutdown = Shutdown::from_future(shutdown_signal());
+    let shutdown = Shutdown::from_future(signal::shutdown_signal());
     let sse = SseLayer::new()
         .retry(RETRY)
         .keep_alive_interval(KEEP_ALIVE)
@@ -97,41 +102,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .await?;
     tracing::info!("bye");
     Ok(())
-}
-
-/// The in-memory hub, or the Redis backend when `REDIS_URL` is set: then
-/// every instance of this app on that Redis shares the same board, and the
-/// history survives restarts.
-fn hub() -> Result<Hub, Box<dyn std::error::Error + Send + Sync>> {
-    let config = HubConfig::new();
-    match std::env::var("REDIS_URL") {
-        Ok(url) => Ok(with_redis(config, &url)?.build()),
-        Err(_) => {
-            tracing::info!("in-memory hub (set REDIS_URL to share it through Redis)");
-            Ok(config.build())
-        }
-    }
-}
-
-#[cfg(feature = "redis")]
-fn with_redis(
-    config: HubConfig,
-    url: &str,
-) -> Result<HubConfig, Box<dyn std::error::Error + Send + Sync>> {
-    // The URL is not logged: it may hold a password.
-    tracing::info!("Redis hub (REDIS_URL)");
-    let redis = tower_sse::redis::RedisConfig::new(url)?.key_prefix("live_updates:");
-    Ok(config.redis(redis))
-}
-
-#[cfg(not(feature = "redis"))]
-fn with_redis(
-    _config: HubConfig,
-    _url: &str,
-) -> Result<HubConfig, Box<dyn std::error::Error + Send + Sync>> {
-    Err("REDIS_URL is set, but this build has no Redis backend: \
-         run with `--features axum,redis`"
-        .into())
 }
 
 /// `POST|PUT /api/post-update`: publishes the form field `message`.
@@ -171,26 +141,4 @@ async fn updates(
 ) -> EventStream<Subscription> {
     let last_event_id = last_event_id.as_ref().map(LastEventId::as_str);
     EventStream::new(hub.subscribe_from(TOPIC, last_event_id))
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

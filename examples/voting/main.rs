@@ -26,6 +26,9 @@
 //! that votes take, so it gets the snapshot and then exactly the later tallies:
 //! none lost, none older than what it already shows.
 
+#[path = "../common/signal.rs"]
+mod signal;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         hub: HubConfig::new().history(0).build(),
     };
 
-    let shutdown = Shutdown::from_future(shutdown_signal());
+    let shutdown = Shutdown::from_future(signal::shutdown_signal());
     let sse = SseLayer::new()
         .retry(RETRY)
         .keep_alive_interval(KEEP_ALIVE)
@@ -204,26 +207,4 @@ async fn save(path: &PathBuf, tally: Tally) -> std::io::Result<()> {
     let temp = path.with_extension("tmp");
     tokio::fs::write(&temp, json).await?;
     tokio::fs::rename(&temp, path).await
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
