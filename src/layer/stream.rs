@@ -371,12 +371,12 @@ mod tests {
             .max_duration_jitter(Duration::from_secs(20));
         let (_tx, mut body, _) = open(config(&layer));
         let mut elapsed = 0;
-        let mut keep_alives = 0;
+        let mut keep_alives_at = Vec::new();
         loop {
             match next_now(&mut body) {
                 Some(Some(ka)) => {
                     assert_eq!(ka, ":\n");
-                    keep_alives += 1;
+                    keep_alives_at.push(elapsed);
                 }
                 Some(None) => break,
                 None => {
@@ -386,6 +386,12 @@ mod tests {
             }
         }
         assert!((80..=100).contains(&elapsed), "ended after {elapsed} s");
-        assert_eq!(keep_alives, elapsed / 7);
+        // The deadline fell inside the last second stepped over, so keep-alives
+        // came on every multiple of 7 s before that second, and none after.
+        let expected: Vec<_> = (1..).map(|k| 7 * k).take_while(|t| *t < elapsed).collect();
+        assert!(
+            keep_alives_at == expected,
+            "keep-alives at {keep_alives_at:?}, ended after {elapsed} s"
+        );
     }
 }
