@@ -166,6 +166,16 @@ async fn raw(addr: SocketAddr, request: &[u8], until: &[u8]) -> (Vec<u8>, TcpStr
     (got, tcp)
 }
 
+/// Sends `request` as raw bytes and asserts that the server refused it with
+/// `status`, opened no stream, and still serves other clients.
+async fn assert_refused(server: &Server, request: &[u8], status: &str) {
+    let (response, _conn) = raw(server.addr, request, b"\r\n\r\n").await;
+    assert_eq!(status_line(&response), status);
+    assert_eq!(server.metrics.opened(), 0);
+    assert_eq!(server.hub.subscribers("t"), 0);
+    assert_still_serves(server).await;
+}
+
 fn status_line(response: &[u8]) -> String {
     let end = response
         .windows(2)
@@ -203,16 +213,12 @@ async fn a_non_utf8_last_event_id_counts_as_absent_and_the_stream_is_live() {
 #[tokio::test]
 async fn a_nul_in_last_event_id_is_rejected_by_the_http_parser_with_400() {
     let server = serve().await;
-    let (response, _) = raw(
-        server.addr,
+    assert_refused(
+        &server,
         b"GET /events/t HTTP/1.1\r\nhost: x\r\nlast-event-id: 1\0 2\r\n\r\n",
-        b"",
+        "HTTP/1.1 400 Bad Request",
     )
     .await;
-    assert_eq!(status_line(&response), "HTTP/1.1 400 Bad Request");
-    assert_eq!(server.metrics.opened(), 0);
-    assert_eq!(server.hub.subscribers("t"), 0);
-    assert_still_serves(&server).await;
 }
 
 #[tokio::test]
@@ -264,10 +270,7 @@ async fn a_64_kib_lasteventid_query_gets_414_from_hyper() {
         "GET /events/t?lastEventId={} HTTP/1.1\r\nhost: x\r\n\r\n",
         "7".repeat(64 * 1024)
     );
-    let (head, _conn) = raw(server.addr, request.as_bytes(), b"\r\n\r\n").await;
-    assert_eq!(status_line(&head), "HTTP/1.1 414 URI Too Long");
-    assert_eq!(server.metrics.opened(), 0);
-    assert_still_serves(&server).await;
+    assert_refused(&server, request.as_bytes(), "HTTP/1.1 414 URI Too Long").await;
 }
 
 #[tokio::test]
@@ -276,13 +279,12 @@ async fn a_header_section_over_hypers_limit_gets_431_and_no_stream() {
     let mut request = b"GET /events/t HTTP/1.1\r\nhost: x\r\nlast-event-id: ".to_vec();
     request.extend(std::iter::repeat(b'5').take(1024 * 1024));
     request.extend_from_slice(b"\r\n\r\n");
-    let (response, _) = raw(server.addr, &request, b"\r\n\r\n").await;
-    assert_eq!(
-        status_line(&response),
-        "HTTP/1.1 431 Request Header Fields Too Large"
-    );
-    assert_eq!(server.metrics.opened(), 0);
-    assert_still_serves(&server).await;
+    assert_refused(
+        &server,
+        &request,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -427,13 +429,12 @@ async fn more_headers_than_hyper_allows_get_431() {
         request.extend_from_slice(b"last-event-id: 1\r\n");
     }
     request.extend_from_slice(b"\r\n");
-    let (response, _) = raw(server.addr, &request, b"\r\n\r\n").await;
-    assert_eq!(
-        status_line(&response),
-        "HTTP/1.1 431 Request Header Fields Too Large"
-    );
-    assert_eq!(server.metrics.opened(), 0);
-    assert_still_serves(&server).await;
+    assert_refused(
+        &server,
+        &request,
+        "HTTP/1.1 431 Request Header Fields Too Large",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -462,16 +463,12 @@ async fn head_gets_the_stream_headers_without_a_body_and_holds_nothing() {
 #[tokio::test]
 async fn post_to_the_stream_route_gets_405_and_opens_nothing() {
     let server = serve().await;
-    let (response, _) = raw(
-        server.addr,
+    assert_refused(
+        &server,
         b"POST /events/t HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello",
-        b"\r\n\r\n",
+        "HTTP/1.1 405 Method Not Allowed",
     )
     .await;
-    assert_eq!(status_line(&response), "HTTP/1.1 405 Method Not Allowed");
-    assert_eq!(server.metrics.opened(), 0);
-    assert_eq!(server.hub.subscribers("t"), 0);
-    assert_still_serves(&server).await;
 }
 
 #[tokio::test]
