@@ -22,7 +22,7 @@ mod soak_support;
 
 use redis_server::RedisServer;
 use soak_support::server::ServerArgs;
-use soak_support::{ensure_open_files, run, ServerProcess, Soak};
+use soak_support::{ensure_open_files, env_or, run, Invocation, ServerProcess, Soak};
 use tower_sse::redis::RedisConfig;
 use tower_sse::HubConfig;
 
@@ -30,41 +30,27 @@ const NAME: &str = "soak_redis_two_servers_with_a_redis_restart";
 const HISTORY: usize = 256;
 const RATE: u32 = 20;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--soak-server") {
-        let url = std::env::var("SOAK_REDIS_URL").expect("SOAK_REDIS_URL");
-        let redis = RedisConfig::new(url)
-            .expect("a valid redis url")
-            .key_prefix("soak:")
-            .backoff(Duration::from_millis(50), Duration::from_millis(500));
-        let hub = HubConfig::new()
-            .history(HISTORY)
-            .buffer(256)
-            .redis(redis)
-            .build();
-        soak_support::server::run(&args[1..], hub);
-        return;
-    }
-    if args.iter().any(|a| a == "--list") {
-        println!("{NAME}: test");
-        return;
-    }
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    if !filters.is_empty() && !filters.iter().any(|f| NAME.contains(f.as_str())) {
-        println!("running 0 tests (filtered out: {NAME})");
-        return;
+    match soak_support::invocation(NAME) {
+        Invocation::Server(args) => {
+            let url = std::env::var("SOAK_REDIS_URL").expect("SOAK_REDIS_URL");
+            let redis = RedisConfig::new(url)
+                .expect("a valid redis url")
+                .key_prefix("soak:")
+                .backoff(Duration::from_millis(50), Duration::from_millis(500));
+            let hub = HubConfig::new()
+                .history(HISTORY)
+                .buffer(256)
+                .redis(redis)
+                .build();
+            soak_support::server::run(&args, hub);
+            return;
+        }
+        Invocation::Nothing => return,
+        Invocation::Test => {}
     }
     let clients = env_or("SOAK_REDIS_CLIENTS", 500) as usize;
     ensure_open_files(2 * clients as u64 + 2048);
-    println!("running 1 test");
     let mut redis = RedisServer::start();
     let topics: Vec<String> = (0..4).map(|n| format!("topic-{n}")).collect();
     let env = [("SOAK_REDIS_URL", redis.url())];

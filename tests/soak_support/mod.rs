@@ -49,6 +49,44 @@ fn open_files_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// `name` from the environment as a number, or `default`.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What a soak binary (a custom harness) was started to do.
+pub enum Invocation {
+    /// Be the server process, with these arguments.
+    Server(Vec<String>),
+    /// `--list`, or a name filter that excludes the test: already answered.
+    Nothing,
+    /// Run the test named `name`.
+    Test,
+}
+
+/// Reads the command line the way libtest would for one test called `name`:
+/// `--soak-server ...` (the re-executed server), `--list`, name filters.
+pub fn invocation(name: &str) -> Invocation {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--soak-server") {
+        return Invocation::Server(args[1..].to_vec());
+    }
+    if args.iter().any(|a| a == "--list") {
+        println!("{name}: test");
+        return Invocation::Nothing;
+    }
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+        println!("running 0 tests (filtered out: {name})");
+        return Invocation::Nothing;
+    }
+    println!("running 1 test");
+    Invocation::Test
+}
+
 /// Makes sure this process may open `needed` files: when the soft limit is
 /// lower, re-executes the test binary through `sh -c 'ulimit -n ...'` (and
 /// exits with its status). Fails with an explanation when it cannot.
