@@ -184,6 +184,25 @@ fn status_line(response: &[u8]) -> String {
     String::from_utf8_lossy(&response[..end]).into_owned()
 }
 
+/// Opens `path` with `headers` on the seeded topic `t` and asserts that the
+/// stream is live with nothing replayed: its first event is the one published
+/// after it opened.
+async fn assert_live_without_replay(server: &Server, path: &str, headers: &[(&str, &[u8])]) {
+    let mut stream = Stream::open(server.addr, path, headers).await;
+    wait_for(|| server.hub.subscribers("t") == 1).await;
+    let id = publish(&server.hub, "t", "live").await;
+    let event = stream.next().await.unwrap();
+    assert_eq!(
+        (
+            event.event_type.as_str(),
+            event.data.as_str(),
+            event.last_event_id.as_str()
+        ),
+        ("message", "live", id.as_str()),
+        "{path}: expected a live stream, nothing replayed"
+    );
+}
+
 /// Publishes a, b, c to `topic`; returns their ids.
 async fn seed(hub: &Hub, topic: &str) -> Vec<String> {
     let mut ids = Vec::new();
@@ -197,16 +216,7 @@ async fn seed(hub: &Hub, topic: &str) -> Vec<String> {
 async fn a_non_utf8_last_event_id_counts_as_absent_and_the_stream_is_live() {
     let server = serve().await;
     seed(&server.hub, "t").await;
-    let mut stream =
-        Stream::open(server.addr, "/events/t", &[("last-event-id", b"1\xff\xfe")]).await;
-    wait_for(|| server.hub.subscribers("t") == 1).await;
-    let id = publish(&server.hub, "t", "live").await;
-    let event = stream.next().await.unwrap();
-    assert_eq!(
-        (event.event_type.as_str(), event.data.as_str()),
-        ("message", "live")
-    );
-    assert_eq!(event.last_event_id, id);
+    assert_live_without_replay(&server, "/events/t", &[("last-event-id", b"1\xff\xfe")]).await;
     assert_still_serves(&server).await;
 }
 
@@ -224,12 +234,8 @@ async fn a_nul_in_last_event_id_is_rejected_by_the_http_parser_with_400() {
 #[tokio::test]
 async fn a_nul_in_the_lasteventid_query_counts_as_absent() {
     let server = serve().await;
-    let ids = seed(&server.hub, "t").await;
-    let mut stream = Stream::open(server.addr, "/events/t?lastEventId=1%00", &[]).await;
-    wait_for(|| server.hub.subscribers("t") == 1).await;
-    publish(&server.hub, "t", "live").await;
-    let event = stream.next().await.unwrap();
-    assert_eq!(event.data, "live", "nothing replayed after {ids:?}");
+    seed(&server.hub, "t").await;
+    assert_live_without_replay(&server, "/events/t?lastEventId=1%00", &[]).await;
     assert_still_serves(&server).await;
 }
 
@@ -238,15 +244,7 @@ async fn a_64_kib_last_event_id_is_over_the_cap_and_counts_as_absent() {
     let server = serve().await;
     seed(&server.hub, "t").await;
     let long = "9".repeat(64 * 1024);
-    let mut stream = Stream::open(
-        server.addr,
-        "/events/t",
-        &[("last-event-id", long.as_bytes())],
-    )
-    .await;
-    wait_for(|| server.hub.subscribers("t") == 1).await;
-    publish(&server.hub, "t", "live").await;
-    assert_eq!(stream.next().await.unwrap().data, "live");
+    assert_live_without_replay(&server, "/events/t", &[("last-event-id", long.as_bytes())]).await;
     assert_still_serves(&server).await;
 }
 
@@ -255,10 +253,7 @@ async fn a_lasteventid_query_over_the_cap_counts_as_absent() {
     let server = serve().await;
     seed(&server.hub, "t").await;
     let path = format!("/events/t?lastEventId={}", "7".repeat(2 * 1024));
-    let mut stream = Stream::open(server.addr, &path, &[]).await;
-    wait_for(|| server.hub.subscribers("t") == 1).await;
-    publish(&server.hub, "t", "live").await;
-    assert_eq!(stream.next().await.unwrap().data, "live");
+    assert_live_without_replay(&server, &path, &[]).await;
     assert_still_serves(&server).await;
 }
 
