@@ -22,7 +22,7 @@ use tower_sse::{EncodedEvent, EventId, Hub, PublishOptions, Subscription};
 /// Makes hubs on the engine under test; hubs from one factory share storage
 /// (two hubs stand for two servers where the engine is shared, or for one
 /// process where it is not).
-pub trait Hubs: Send + Sync {
+pub(crate) trait Hubs: Send + Sync {
     /// A hub on the engine under test.
     fn hub(&self) -> Hub;
     /// A prefix that makes topic names unique to this run.
@@ -83,7 +83,7 @@ async fn publish_n(hub: &Hub, topic: &str, n: usize) -> Vec<EventId> {
 }
 
 /// Every check, in turn.
-pub async fn run_all(hubs: &dyn Hubs) {
+pub(crate) async fn run_all(hubs: &dyn Hubs) {
     ids_name_their_epoch_are_short_and_ordered(hubs).await;
     subscribe_then_publish_delivers_live(hubs).await;
     same_epoch_resumes_exactly_then_live(hubs).await;
@@ -96,7 +96,7 @@ pub async fn run_all(hubs: &dyn Hubs) {
 }
 
 /// Ids are `<epoch>.<offset>`, under 128 bytes, increasing offsets in one epoch.
-pub async fn ids_name_their_epoch_are_short_and_ordered(hubs: &dyn Hubs) {
+pub(crate) async fn ids_name_their_epoch_are_short_and_ordered(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "ids");
     let ids = publish_n(&hub, &topic, 5).await;
@@ -114,7 +114,7 @@ pub async fn ids_name_their_epoch_are_short_and_ordered(hubs: &dyn Hubs) {
 }
 
 /// A subscription made before a publish receives it.
-pub async fn subscribe_then_publish_delivers_live(hubs: &dyn Hubs) {
+pub(crate) async fn subscribe_then_publish_delivers_live(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "live");
     let mut sub = hub.subscribe(&topic).unwrap();
@@ -123,7 +123,7 @@ pub async fn subscribe_then_publish_delivers_live(hubs: &dyn Hubs) {
 }
 
 /// An id of the current epoch replays exactly what followed, then live.
-pub async fn same_epoch_resumes_exactly_then_live(hubs: &dyn Hubs) {
+pub(crate) async fn same_epoch_resumes_exactly_then_live(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "resume");
     let ids = publish_n(&hub, &topic, 4).await;
@@ -139,7 +139,7 @@ pub async fn same_epoch_resumes_exactly_then_live(hubs: &dyn Hubs) {
 }
 
 /// `0` replays the whole (complete) history.
-pub async fn zero_replays_the_whole_history(hubs: &dyn Hubs) {
+pub(crate) async fn zero_replays_the_whole_history(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "zero");
     let ids = publish_n(&hub, &topic, 3).await;
@@ -150,7 +150,7 @@ pub async fn zero_replays_the_whole_history(hubs: &dyn Hubs) {
 }
 
 /// An id of another epoch: `reset` gap with the newest id, then live.
-pub async fn another_epoch_gets_a_reset_gap_then_live(hubs: &dyn Hubs) {
+pub(crate) async fn another_epoch_gets_a_reset_gap_then_live(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "reset");
     let ids = publish_n(&hub, &topic, 3).await;
@@ -161,7 +161,7 @@ pub async fn another_epoch_gets_a_reset_gap_then_live(hubs: &dyn Hubs) {
 }
 
 /// An offset the epoch never issued: `unknown-id` gap, never a silent skip.
-pub async fn a_future_offset_gets_an_unknown_id_gap(hubs: &dyn Hubs) {
+pub(crate) async fn a_future_offset_gets_an_unknown_id_gap(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "future");
     let ids = publish_n(&hub, &topic, 2).await;
@@ -176,7 +176,7 @@ pub async fn a_future_offset_gets_an_unknown_id_gap(hubs: &dyn Hubs) {
 }
 
 /// Ids the hub cannot read: `unknown-id` gap.
-pub async fn garbage_gets_an_unknown_id_gap(hubs: &dyn Hubs) {
+pub(crate) async fn garbage_gets_an_unknown_id_gap(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "garbage");
     let ids = publish_n(&hub, &topic, 1).await;
@@ -191,7 +191,7 @@ pub async fn garbage_gets_an_unknown_id_gap(hubs: &dyn Hubs) {
 }
 
 /// A replay longer than a page arrives whole, in order, then live.
-pub async fn a_long_replay_is_paged_without_loss_or_duplicates(hubs: &dyn Hubs) {
+pub(crate) async fn a_long_replay_is_paged_without_loss_or_duplicates(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "paged");
     let ids = publish_n(&hub, &topic, 700).await;
@@ -205,7 +205,7 @@ pub async fn a_long_replay_is_paged_without_loss_or_duplicates(hubs: &dyn Hubs) 
 
 /// A retried publish with the same key returns the first id; subscribers
 /// see the event once.
-pub async fn a_retry_with_the_same_key_stores_once(hubs: &dyn Hubs) {
+pub(crate) async fn a_retry_with_the_same_key_stores_once(hubs: &dyn Hubs) {
     let hub = hubs.hub();
     let topic = topic(hubs, "idempotent");
     let mut sub = hub.subscribe(&topic).unwrap();
@@ -226,7 +226,7 @@ pub async fn a_retry_with_the_same_key_stores_once(hubs: &dyn Hubs) {
 
 /// What a resume id in the property test is.
 #[derive(Debug, Clone)]
-pub enum Resume {
+pub(crate) enum Resume {
     /// The id of the `k`-th published event (same epoch).
     Published(usize),
     /// An id of another epoch with this offset.
@@ -241,7 +241,7 @@ pub enum Resume {
 /// `resume` yields exactly the events after it (same epoch), a `reset` gap
 /// (another epoch) or an `unknown-id` gap (future, garbage), and then the
 /// next live event. The history must hold `n` events.
-pub async fn epoch_rules(hubs: &dyn Hubs, n: usize, resume: Resume) {
+pub(crate) async fn epoch_rules(hubs: &dyn Hubs, n: usize, resume: Resume) {
     let hub = hubs.hub();
     let topic = topic(hubs, "prop");
     let ids = publish_n(&hub, &topic, n).await;
