@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, ErrorKind};
-use crate::field::{EventId, EventType};
+use crate::field::{decimal, Comment, EventId, EventType};
 
 /// One server-sent event: data, an event type, an id, a retry hint and comments.
 ///
@@ -148,8 +148,21 @@ impl Event {
         self
     }
 
-    /// Adds a comment line. Browsers ignore comments; they keep connections alive
-    /// and help debugging.
+    /// Adds a comment line (`: text`, or `:` alone for an empty comment).
+    /// Browsers ignore comments; they keep connections alive and help debugging.
+    ///
+    /// ```
+    /// use tower_sse::{Comment, Event};
+    ///
+    /// let event = Event::new().comment(Comment::from_static("hi")).data("x");
+    /// assert_eq!(event.encode().as_bytes(), &b": hi\ndata: x\n\n"[..]);
+    /// ```
+    pub fn comment(mut self, comment: Comment) -> Self {
+        self.comments.push(comment.into_string());
+        self
+    }
+
+    /// Validates and adds a comment line, see [`Event::comment`].
     ///
     /// # Errors
     ///
@@ -163,13 +176,8 @@ impl Event {
     /// assert!(Event::new().try_comment("a\rb").is_err());
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
-    pub fn try_comment(mut self, comment: impl Into<String>) -> Result<Self, Error> {
-        let comment = comment.into();
-        if memchr::memchr2(b'\r', b'\n', comment.as_bytes()).is_some() {
-            return Err(Error::new(ErrorKind::InvalidComment));
-        }
-        self.comments.push(comment);
-        Ok(self)
+    pub fn try_comment(self, comment: impl Into<String>) -> Result<Self, Error> {
+        Ok(self.comment(Comment::new(comment)?))
     }
 
     /// The data, if set.
@@ -216,7 +224,7 @@ impl Event {
     pub fn encode_into(&self, buf: &mut BytesMut) {
         buf.reserve(self.encoded_len_hint());
         for comment in &self.comments {
-            write_line(buf, b":", comment.as_bytes());
+            write_comment(buf, comment);
         }
         if let Some(event) = &self.event {
             write_line(buf, b"event:", event.as_bytes());
@@ -225,8 +233,7 @@ impl Event {
             write_line(buf, b"id:", id.as_bytes());
         }
         if let Some(retry) = self.retry {
-            let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-            write_line(buf, b"retry:", EventId::from(millis).as_bytes());
+            write_retry(buf, retry);
         }
         if let Some(data) = &self.data {
             write_data(buf, data.as_bytes());
@@ -247,6 +254,26 @@ impl Event {
         let id = self.id.as_ref().map_or(0, |i| i.as_bytes().len() + 5);
         data + event + id + if self.retry.is_some() { 28 } else { 0 } + 1
     }
+}
+
+/// Writes the comment line `: text\n` (`:\n` when `text` is empty). `text`
+/// must hold no CR or LF (a [`Comment`] or a validated `String`). The layer's
+/// keep-alives and initial comment go through here too.
+pub(crate) fn write_comment(buf: &mut BytesMut, text: &str) {
+    if text.is_empty() {
+        buf.put_slice(b":\n");
+    } else {
+        write_line(buf, b":", text.as_bytes());
+    }
+}
+
+/// Writes the line `retry: <ms>\n` (whole milliseconds, saturating at
+/// `u64::MAX`). The layer's retry hint goes through here too.
+pub(crate) fn write_retry(buf: &mut BytesMut, retry: Duration) {
+    let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+    let mut digits = [0_u8; 20];
+    let start = decimal(millis, &mut digits);
+    write_line(buf, b"retry:", &digits[start..]);
 }
 
 /// Writes `name value\n`, with a space between them so a value starting with a
@@ -386,7 +413,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             wire(&event),
-            ": c1\n: \nevent: chat\nid: 3\nretry: 1500\ndata: d\n\n"
+            ": c1\n:\nevent: chat\nid: 3\nretry: 1500\ndata: d\n\n"
         );
     }
 
