@@ -287,7 +287,7 @@ fn write_line(buf: &mut BytesMut, name: &[u8], value: &[u8]) {
 }
 
 /// Writes one `data:` line per line of `data`; CRLF, CR and LF are each one break.
-fn write_data(buf: &mut BytesMut, mut data: &[u8]) {
+pub(crate) fn write_data(buf: &mut BytesMut, mut data: &[u8]) {
     while let Some(at) = memchr::memchr2(b'\r', b'\n', data) {
         write_line(buf, b"data:", &data[..at]);
         let crlf = data[at] == b'\r' && data.get(at + 1) == Some(&b'\n');
