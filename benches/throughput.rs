@@ -251,9 +251,15 @@ fn check_same_bytes(rt: &tokio::runtime::Runtime) -> usize {
         .iter()
         .map(|&c| rt.block_on(async { drain(body(c, payload(c, n)).await).await }))
         .collect();
-    assert_eq!(outputs[0], outputs[LAYER], "tower-sse and layer bytes differ");
+    assert_eq!(
+        outputs[0], outputs[LAYER],
+        "tower-sse and layer bytes differ"
+    );
     assert_eq!(outputs[0], outputs[AXUM], "tower-sse and axum bytes differ");
-    assert_eq!(outputs[0], outputs[FLOOR], "tower-sse and floor bytes differ");
+    assert_eq!(
+        outputs[0], outputs[FLOOR],
+        "tower-sse and floor bytes differ"
+    );
     let events = tower_sse::parse::parse_events(&outputs[0]).expect("valid event stream");
     assert_eq!(events.len(), n);
     let expected = serde_json::to_string(&chat_events(8)[7]).unwrap();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, ErrorKind};
 use crate::field::{decimal, Comment, EventId, EventType};
@@ -227,10 +227,10 @@ impl Event {
             write_comment(buf, comment);
         }
         if let Some(event) = &self.event {
-            write_line(buf, b"event:", event.as_bytes());
+            write_line(buf, b"event: ", event.as_bytes());
         }
         if let Some(id) = &self.id {
-            write_line(buf, b"id:", id.as_bytes());
+            write_line(buf, b"id: ", id.as_bytes());
         }
         if let Some(retry) = self.retry {
             write_retry(buf, retry);
@@ -238,7 +238,7 @@ impl Event {
         if let Some(data) = &self.data {
             write_data(buf, data.as_bytes());
         }
-        buf.put_u8(b'\n');
+        buf.extend_from_slice(b"\n");
     }
 
     /// Encodes this event once into shared bytes that clone cheaply.
@@ -261,9 +261,9 @@ impl Event {
 /// keep-alives and initial comment go through here too.
 pub(crate) fn write_comment(buf: &mut BytesMut, text: &str) {
     if text.is_empty() {
-        buf.put_slice(b":\n");
+        buf.extend_from_slice(b":\n");
     } else {
-        write_line(buf, b":", text.as_bytes());
+        write_line(buf, b": ", text.as_bytes());
     }
 }
 
@@ -273,27 +273,54 @@ pub(crate) fn write_retry(buf: &mut BytesMut, retry: Duration) {
     let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
     let mut digits = [0_u8; 20];
     let start = decimal(millis, &mut digits);
-    write_line(buf, b"retry:", &digits[start..]);
+    write_line(buf, b"retry: ", &digits[start..]);
 }
 
-/// Writes `name value\n`, with a space between them so a value starting with a
-/// space keeps it.
-fn write_line(buf: &mut BytesMut, name: &[u8], value: &[u8]) {
-    buf.reserve(name.len() + value.len() + 2);
-    buf.put_slice(name);
-    buf.put_u8(b' ');
-    buf.put_slice(value);
-    buf.put_u8(b'\n');
+/// Writes `prefix value\n`; `prefix` is the field name with its colon and
+/// one space (`b"data: "`), so a value starting with a space keeps it.
+/// (`extend_from_slice` is inlined, `BufMut::put_slice` is not: this runs
+/// several times per event.)
+#[inline]
+fn write_line(buf: &mut BytesMut, prefix: &[u8], value: &[u8]) {
+    buf.reserve(prefix.len() + value.len() + 1);
+    buf.extend_from_slice(prefix);
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\n");
+}
+
+/// An `io::Write` into a frame buffer whose writes are inlined (serde_json
+/// writes many small pieces per value; `BufMut::writer` calls the
+/// out-of-line `put_slice` for each).
+#[cfg(feature = "json")]
+pub(crate) struct FrameWriter<'a>(pub(crate) &'a mut BytesMut);
+
+#[cfg(feature = "json")]
+impl std::io::Write for FrameWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes one `data:` line per line of `data`; CRLF, CR and LF are each one break.
 pub(crate) fn write_data(buf: &mut BytesMut, mut data: &[u8]) {
     while let Some(at) = memchr::memchr2(b'\r', b'\n', data) {
-        write_line(buf, b"data:", &data[..at]);
+        write_line(buf, b"data: ", &data[..at]);
         let crlf = data[at] == b'\r' && data.get(at + 1) == Some(&b'\n');
         data = &data[at + if crlf { 2 } else { 1 }..];
     }
-    write_line(buf, b"data:", data);
+    write_line(buf, b"data: ", data);
 }
 
 /// An event already in wire form, shared by reference count.

@@ -118,24 +118,22 @@ where
     }
 
     fn encode_into(self, buf: &mut BytesMut) -> Result<(), Error> {
-        use bytes::BufMut;
-
         // Serialized straight into the frame buffer. Compact JSON escapes every
         // control character inside strings, so it is one line, except for a
         // raw value (`serde_json::value::RawValue`) holding line breaks: the
         // one scan below catches those and splits the data into lines.
         let start = buf.len();
-        buf.put_slice(b"data: ");
-        match serde_json::to_writer(buf.writer(), &self.0) {
+        buf.extend_from_slice(b"data: ");
+        match serde_json::to_writer(crate::event::FrameWriter(buf), &self.0) {
             Ok(()) => {
                 let json_at = start + b"data: ".len();
                 if memchr::memchr2(b'\r', b'\n', &buf[json_at..]).is_some() {
                     let json = buf.split_off(json_at);
                     buf.truncate(start);
                     crate::event::write_data(buf, &json);
-                    buf.put_u8(b'\n');
+                    buf.extend_from_slice(b"\n");
                 } else {
-                    buf.put_slice(b"\n\n");
+                    buf.extend_from_slice(b"\n\n");
                 }
                 Ok(())
             }
