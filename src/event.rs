@@ -288,7 +288,7 @@ fn write_line(buf: &mut BytesMut, prefix: &[u8], value: &[u8]) {
     buf.extend_from_slice(b"\n");
 }
 
-/// An `io::Write` into a frame buffer whose writes are inlined (serde_json
+/// An `io::Write` into a frame buffer whose writes are inlined (`serde_json`
 /// writes many small pieces per value; `BufMut::writer` calls the
 /// out-of-line `put_slice` for each).
 #[cfg(feature = "json")]
