@@ -79,7 +79,7 @@ pub use body::EventStream;
 pub use channel::{Hub, HubConfig, PublishOptions, SlowConsumer, Subscription, GAP_EVENT_TYPE};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{EncodedEvent, Event};
-pub use field::{EventId, EventType};
+pub use field::{Comment, EventId, EventType};
 #[cfg(feature = "json")]
 pub use into_event::Json;
 pub use into_event::{EventItem, IntoEvent};
