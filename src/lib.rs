@@ -54,12 +54,22 @@
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
 //! - `redis`: the Redis Streams backend in [`redis`].
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
 mod readme {}
 
 mod body;
 mod channel;
+#[cfg(feature = "derive")]
+#[doc(hidden)]
+pub mod __private {
+    //! Not a public API: what `#[derive(IntoEvent)]` expands to.
+    pub use crate::derive::*;
+}
+#[cfg(feature = "derive")]
+mod derive;
 mod error;
 mod event;
 mod field;
@@ -88,3 +98,7 @@ pub use layer::{OverCapacity, SseLayer};
 pub use metrics::{SseMetrics, SseMetricsSnapshot};
 pub use response::TEXT_EVENT_STREAM;
 pub use shutdown::Shutdown;
+#[doc = include_str!("docs/derive.md")]
+#[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
+pub use tower_sse_macros::IntoEvent;
