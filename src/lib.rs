@@ -18,6 +18,8 @@
 //!   encode-once fan-out and a [`SlowConsumer`] policy; on Redis Streams with
 //!   the `redis` feature.
 //! - [`parse`]: the browser's parsing algorithm, for Rust clients and tests.
+//! - [`relay`]: an upstream event stream re-served spec-exact, reconnecting
+//!   with `Last-Event-ID` (gateways, LLM proxies).
 //!
 //! ```
 //! use futures_util::stream;
@@ -80,6 +82,7 @@ mod metrics;
 pub mod parse;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod relay;
 mod response;
 mod shutdown;
 
