@@ -55,6 +55,8 @@
 //! - `json` (default): [`Event::json_data`] and [`Json`].
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
 //! - `redis`: the Redis Streams backend in [`redis`].
+//! - `derive`: `#[derive(IntoEvent)]` for typed enums and structs (implies `json`).
+//! - `metrics`: the standard metrics through the `metrics` facade.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -81,6 +83,7 @@ pub mod layer;
 mod metrics;
 pub mod parse;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 pub mod relay;
 mod response;
@@ -92,10 +95,12 @@ pub use error::{BoxError, Error, ErrorKind};
 pub use event::{EncodedEvent, Event};
 pub use field::{EventId, EventType};
 #[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub use into_event::Json;
 pub use into_event::{EventItem, IntoEvent};
 pub use last_event_id::LastEventId;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use last_event_id::MissingLastEventId;
 pub use layer::{OverCapacity, SseLayer};
 pub use metrics::{SseMetrics, SseMetricsSnapshot};
