@@ -103,7 +103,7 @@ pub use last_event_id::LastEventId;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use last_event_id::MissingLastEventId;
 pub use layer::{OverCapacity, SseLayer};
-pub use metrics::{SseMetrics, SseMetricsSnapshot};
+pub use metrics::{names as metric_names, SseMetrics, SseMetricsSnapshot};
 pub use response::TEXT_EVENT_STREAM;
 pub use shutdown::Shutdown;
 #[doc = include_str!("docs/derive.md")]
