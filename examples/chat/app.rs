@@ -10,16 +10,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
-use tower_sse::{ErrorKind, Event, EventStream, EventType, Hub, LastEventId, Shutdown, SseLayer};
+use tower_sse::{ErrorKind, EventStream, Hub, IntoEvent, LastEventId, Shutdown, SseLayer};
 
 /// How long browsers wait before reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
 
 /// How often an idle stream gets a keep-alive comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// The event type of chat messages.
-pub(crate) const CHAT: EventType = EventType::from_static("chat");
 
 /// What `POST /rooms/{room}/messages` takes.
 #[derive(Debug, Deserialize)]
@@ -28,8 +25,9 @@ pub(crate) struct NewMessage {
     pub(crate) message: String,
 }
 
-/// The data of a `chat` event.
-#[derive(Debug, Serialize)]
+/// A `chat` event: its fields are the JSON data.
+#[derive(Debug, Serialize, IntoEvent)]
+#[sse(event = "chat")]
 pub(crate) struct ChatMessage {
     pub(crate) user: String,
     pub(crate) message: String,
@@ -126,15 +124,13 @@ pub(crate) async fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<St
         room: room.to_owned(),
         sent_at,
     };
-    let event = Event::new()
-        .event(CHAT)
-        .json_data(&chat)
-        .map_err(|e| Refused::hub(&e))?;
+    let user = chat.user.clone();
+    let event = chat.into_event().map_err(|e| Refused::hub(&e))?;
     let id = hub
         .publish(room, event)
         .await
         .map_err(|e| Refused::hub(&e))?;
-    tracing::info!(%room, user = %chat.user, %id, "message");
+    tracing::info!(%room, %user, %id, "message");
     Ok(id.to_string())
 }
 
