@@ -3,7 +3,8 @@
 //! An entry holds the event's fields, not its encoded bytes: `v` (format
 //! version, always present so that an entry is never empty), `d` data, `e`
 //! event type, `r` retry in milliseconds, `c` comments joined by LF (a comment
-//! cannot contain LF). The event's own id is not stored: the entry's Redis id
+//! cannot contain LF), `x` the topic's [`Epoch`] when the entry was stored
+//! (written by the publish script). The event's own id is not stored: the entry's Redis id
 //! becomes the SSE id. Each server encodes an entry exactly once, when its
 //! reader receives it, and fans the shared [`EncodedEvent`] out to all of its
 //! subscribers; so encoding stays once per server per event. Reading goes
@@ -16,13 +17,15 @@ use std::time::Duration;
 use crate::event::{EncodedEvent, Event};
 use crate::field::EventType;
 
-use super::StreamId;
+use super::{Epoch, StreamId};
 
 const VERSION: &str = "v";
 const DATA: &str = "d";
 const EVENT: &str = "e";
 const RETRY: &str = "r";
 const COMMENTS: &str = "c";
+/// The epoch the entry was stored in; written by the publish script.
+const EPOCH: &str = "x";
 
 /// One event read back from Redis: its stream id and its encoding, made once
 /// and shared by every local subscriber.
@@ -43,6 +46,7 @@ const COMMENTS: &str = "c";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     id: StreamId,
+    epoch: Option<Epoch>,
     encoded: EncodedEvent,
 }
 
@@ -51,6 +55,13 @@ impl StoredEvent {
     #[must_use]
     pub fn id(&self) -> StreamId {
         self.id
+    }
+
+    /// The epoch the entry was stored in (`None` for an entry written
+    /// without one, by an older version of this backend).
+    #[must_use]
+    pub fn epoch(&self) -> Option<&Epoch> {
+        self.epoch.as_ref()
     }
 
     /// The encoded event, `id:` line included.
@@ -92,6 +103,9 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     if fields.get(VERSION).map(Vec::as_slice) != Some(b"1") {
         return None;
     }
+    let epoch = fields
+        .remove(EPOCH)
+        .and_then(|e| Epoch::parse(std::str::from_utf8(&e).ok()?));
     let mut event = Event::new().id(id.to_event_id());
     if let Some(comments) = fields.remove(COMMENTS) {
         for comment in String::from_utf8(comments).ok()?.split('\n') {
@@ -110,6 +124,7 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     }
     Some(StoredEvent {
         id,
+        epoch,
         encoded: event.encode(),
     })
 }
@@ -153,6 +168,7 @@ mod tests {
             .data("a\nb\n");
         let stored = round_trip(&event);
         assert_eq!(stored.id(), StreamId::new(17, 2));
+        assert_eq!(stored.epoch(), None);
         assert_eq!(
             stored.encoded().as_bytes(),
             &b": one\n: \nevent: chat\nid: 17-2\nretry: 1500\ndata: a\ndata: b\ndata: \n\n"[..]
@@ -170,6 +186,20 @@ mod tests {
             round_trip(&Event::new().data("")).encoded().as_bytes(),
             &b"id: 17-2\ndata: \n\n"[..]
         );
+    }
+
+    #[test]
+    fn the_epoch_written_by_the_script_is_read_back() {
+        let mut fields: HashMap<String, Vec<u8>> = to_fields(&Event::new().data("x"))
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        fields.insert("x".into(), b"abc123".to_vec());
+        let stored = from_fields("1-0", fields.clone()).unwrap();
+        assert_eq!(stored.epoch().map(Epoch::as_str), Some("abc123"));
+        assert_eq!(stored.encoded().as_bytes(), &b"id: 1-0\ndata: x\n\n"[..]);
+        fields.insert("x".into(), b"NOT AN EPOCH".to_vec());
+        assert_eq!(from_fields("1-0", fields).unwrap().epoch(), None);
     }
 
     #[test]

@@ -46,14 +46,19 @@
 //! ```
 
 mod config;
+mod connection;
 mod entry;
+mod epoch;
+mod keys;
 mod reader;
+mod script;
 mod store;
 mod stream_id;
 
-pub use config::RedisConfig;
+pub use config::{RedisConfig, MAX_DURATION};
 pub use entry::StoredEvent;
+pub use epoch::Epoch;
 pub(crate) use reader::Backoff;
 pub use reader::{Delivery, TopicReader};
-pub use store::{RedisStreams, Replay};
+pub use store::{Appended, RedisStreams, Replay, MAX_IDEMPOTENCY_KEY, REPLAY_PAGE};
 pub use stream_id::StreamId;

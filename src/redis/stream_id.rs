@@ -37,6 +37,12 @@ impl StreamId {
     /// `0-0`, the id before every entry: reading after it reads everything.
     pub const ZERO: Self = Self { millis: 0, seq: 0 };
 
+    /// The largest id, after every entry.
+    pub const MAX: Self = Self {
+        millis: u64::MAX,
+        seq: u64::MAX,
+    };
+
     /// An id from its two parts.
     ///
     /// ```
