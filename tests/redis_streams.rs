@@ -340,3 +340,250 @@ async fn a_client_that_leaves_server_a_resumes_on_server_b_with_exactly_the_miss
     // Server B encodes exactly the bytes server A sent for the same event.
     assert_eq!(replay.events()[0].encoded().as_bytes(), &seen[2].1[..]);
 }
+
+/// A plain connection for looking at (and tampering with) Redis directly.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_returns_the_first_id_and_stores_nothing() {
+    let server = RedisServer::start();
+    let streams =
+        RedisStreams::connect(config(&server).idempotency_window(Duration::from_secs(60)))
+            .await
+            .unwrap();
+    let event = Event::new().data("paid");
+    let first = streams.append("orders", &event, Some("o-1")).await.unwrap();
+    assert!(!first.is_duplicate());
+    for _ in 0..3 {
+        let retry = streams.append("orders", &event, Some("o-1")).await.unwrap();
+        assert!(retry.is_duplicate());
+        assert_eq!((retry.id(), retry.epoch()), (first.id(), first.epoch()));
+    }
+    // Another key, and no key, store new entries.
+    let other = streams.append("orders", &event, Some("o-2")).await.unwrap();
+    let plain = streams.append("orders", &event, None).await.unwrap();
+    assert!(!other.is_duplicate() && !plain.is_duplicate());
+    assert!(first.id() < other.id() && other.id() < plain.id());
+    // The same key on another topic is another publish.
+    let elsewhere = streams
+        .append("invoices", &event, Some("o-1"))
+        .await
+        .unwrap();
+    assert!(!elsewhere.is_duplicate());
+
+    let stored = streams.replay("orders", StreamId::ZERO).await.unwrap();
+    let ids: Vec<_> = stored.events().iter().map(|e| e.id()).collect();
+    assert_eq!(ids, [first.id(), other.id(), plain.id()]);
+
+    // Remembered keys are bounded: each one expires after the window.
+    let mut conn = raw(&server).await;
+    let key = format!("{}:idem:o-1", streams.config().stream_key("orders"));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+
+    // Keys that cannot be remembered are refused, not truncated.
+    for bad in [String::new(), "k".repeat(257)] {
+        let err = streams
+            .append("orders", &event, Some(&bad))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    }
+}
+
+#[tokio::test]
+async fn the_first_publish_mints_an_epoch_that_every_entry_and_replay_carries() {
+    let server = RedisServer::start();
+    let streams = connect(&server).await;
+    assert_eq!(streams.epoch("news").await.unwrap(), None);
+    let first = streams
+        .append("news", &Event::new().data("1"), None)
+        .await
+        .unwrap();
+    let second = streams
+        .append("news", &Event::new().data("2"), None)
+        .await
+        .unwrap();
+    assert_eq!(first.epoch(), second.epoch(), "one history, one epoch");
+    assert_eq!(
+        streams.epoch("news").await.unwrap().as_ref(),
+        Some(first.epoch())
+    );
+    let replay = streams.replay("news", StreamId::ZERO).await.unwrap();
+    assert_eq!(replay.epoch(), Some(first.epoch()));
+    assert!(replay
+        .events()
+        .iter()
+        .all(|e| e.epoch() == Some(first.epoch())));
+    // Each topic has its own history.
+    let other = streams.append("sports", &Event::new(), None).await.unwrap();
+    assert_ne!(other.epoch(), first.epoch());
+}
+
+#[tokio::test]
+async fn a_stream_lost_with_an_unpersisted_redis_gets_a_new_epoch_and_its_old_ids_are_a_gap() {
+    let mut server = RedisServer::start_without_persistence();
+    let streams = connect(&server).await;
+    let mut before = Vec::new();
+    for w in ["w1", "w2", "w3"] {
+        before.push(
+            streams
+                .append("walls", &Event::new().data(w), None)
+                .await
+                .unwrap(),
+        );
+    }
+    server.restart(); // SIGKILL, then an empty server on the same port
+
+    // Both the stream and its epoch are gone: resuming is "history lost".
+    let lost = streams.replay("walls", before[1].id()).await.unwrap();
+    assert!(!lost.is_complete());
+    assert_eq!(lost.epoch(), None);
+
+    let w4 = streams
+        .append("walls", &Event::new().data("w4"), None)
+        .await
+        .unwrap();
+    assert_ne!(
+        w4.epoch(),
+        before[0].epoch(),
+        "a recreated stream is a new history"
+    );
+    assert!(w4.id() > before[2].id(), "its ids look newer than w2's");
+    // Redis' ids alone would call w2's id covered and skip to w4 silently.
+    let resumed = streams.replay("walls", before[1].id()).await.unwrap();
+    assert!(
+        !resumed.is_complete(),
+        "w2's entry is missing although nothing was trimmed"
+    );
+    assert_eq!(resumed.epoch(), Some(w4.epoch()));
+    // A fresh subscriber of the new history is complete.
+    let fresh = streams.replay("walls", StreamId::ZERO).await.unwrap();
+    assert!(fresh.is_complete());
+    assert_eq!(fresh.events().len(), 1);
+}
+
+#[tokio::test]
+async fn replay_reads_a_long_history_in_bounded_pages_and_stays_complete() {
+    let server = RedisServer::start();
+    let streams = connect(&server).await;
+    let mut ids = Vec::new();
+    for i in 0..600 {
+        ids.push(
+            streams
+                .publish("long", &Event::new().data(i.to_string()))
+                .await
+                .unwrap(),
+        );
+    }
+    let all = streams.replay("long", StreamId::ZERO).await.unwrap();
+    assert!(all.is_complete());
+    let got: Vec<_> = all.events().iter().map(|e| e.id()).collect();
+    assert_eq!(got.len(), ids.len());
+    assert!(got == ids, "every event once, in order");
+
+    let page = streams.replay_page("long", ids[99], 100).await.unwrap();
+    assert!(page.is_complete() && page.has_more());
+    let got: Vec<_> = page.events().iter().map(|e| e.id()).collect();
+    assert_eq!(got, ids[100..200]);
+    let last = streams.replay_page("long", ids[549], 100).await.unwrap();
+    assert!(last.is_complete() && !last.has_more());
+    assert_eq!(last.events().len(), 50);
+    // A page never holds more than its limit, even for an absurd one.
+    assert_eq!(
+        streams
+            .replay_page("long", StreamId::ZERO, 0)
+            .await
+            .unwrap()
+            .events()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_reader_that_finds_its_stream_rewound_reports_a_gap_and_re_mints_the_epoch() {
+    let server = RedisServer::start();
+    let streams = connect(&server).await;
+    let (_reader, mut rx) = follow(&streams, "fo", StreamId::ZERO);
+    let mut published = Vec::new();
+    for i in 0..3 {
+        published.push(
+            streams
+                .append("fo", &Event::new().data(i.to_string()), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.extend(next_events(&mut rx).await);
+    }
+    let epoch = published[0].epoch().clone();
+
+    // What a failover to a replica that lacked the tail looks like: the
+    // same epoch, the stream holding only its first entry, every client
+    // disconnected.
+    let mut conn = raw(&server).await;
+    let key = streams.config().stream_key("fo");
+    let first = published[0].id().to_string();
+    let _: () = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(&key)
+        .arg(&first)
+        .arg("v")
+        .arg("1")
+        .arg("x")
+        .arg(epoch.as_str())
+        .arg("d")
+        .arg("0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    match tokio::time::timeout(SOON, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Delivery::Gap { after } => assert_eq!(after, published[2].id()),
+        other => panic!("expected a gap, got {other:?}"),
+    }
+    let reminted = streams.epoch("fo").await.unwrap().unwrap();
+    assert_ne!(
+        reminted, epoch,
+        "ids of the rewound history must not resume"
+    );
+    // The surviving first entry is not delivered again; the next one is,
+    // in the new epoch.
+    let next = streams
+        .append("fo", &Event::new().data("3"), None)
+        .await
+        .unwrap();
+    assert_eq!(next.epoch(), &reminted);
+    let events = next_events(&mut rx).await;
+    assert_eq!(events.iter().map(|e| e.0).collect::<Vec<_>>(), [next.id()]);
+}

@@ -329,7 +329,7 @@ impl RedisStreams {
         for (field, value) in entry::to_fields(event) {
             invocation.arg(field).arg(value);
         }
-        let (id, epoch, duplicate): (String, String, i64) = self.invoke(&invocation).await?;
+        let (id, epoch, duplicate): (String, String, i64) = self.invoke(&invocation, false).await?;
         let malformed = || Error::with_source(ErrorKind::Backend, "malformed publish reply");
         Ok(Appended {
             id: id.parse().map_err(|_| malformed())?,
@@ -364,7 +364,7 @@ impl RedisStreams {
         let keys = self.config.keys(topic);
         let mut invocation = script::REMINT.key(&keys.epoch);
         invocation.arg(seen.as_str()).arg(Epoch::mint().as_str());
-        let epoch: Option<String> = self.invoke(&invocation).await?;
+        let epoch: Option<String> = self.invoke(&invocation, false).await?;
         Ok(epoch.as_deref().and_then(Epoch::parse))
     }
 
@@ -430,9 +430,11 @@ impl RedisStreams {
             after.to_string()
         };
         let mut invocation = script::REPLAY_PAGE.key(&keys.stream);
-        invocation.key(&keys.epoch).arg(start).arg(limit + 1);
+        // One more for the entry at `after` itself, one more to tell if there
+        // is a next page.
+        invocation.key(&keys.epoch).arg(start).arg(limit + 2);
         let (epoch, info, raw): (Option<String>, redis::Value, Vec<RawEntry>) =
-            self.invoke(&invocation).await?;
+            self.invoke(&invocation, true).await?;
         let info = match info {
             redis::Value::Nil => None,
             value => Some(StreamInfo::parse(value)?),
@@ -494,16 +496,23 @@ impl RedisStreams {
 
     /// Runs a script on the shared connection within the configured
     /// deadline. A call that finds the connection refused is tried once
-    /// more: the connection reconnects after a refusal, and the script was
-    /// never sent.
-    async fn invoke<T>(&self, invocation: &ScriptInvocation<'_>) -> Result<T, Error>
+    /// more (the connection reconnects after a refusal, and the script was
+    /// never sent); so is a `read_only` one that failed on a broken
+    /// connection (say, Redis restarted since the last command).
+    async fn invoke<T>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+        read_only: bool,
+    ) -> Result<T, Error>
     where
         T: redis::FromRedisValue,
     {
         let mut conn = self.conn.clone();
         with_deadline(&self.config, async {
             match invocation.invoke_async(&mut conn).await {
-                Err(e) if e.is_connection_refusal() => invocation.invoke_async(&mut conn).await,
+                Err(e) if e.is_connection_refusal() || (read_only && e.is_io_error()) => {
+                    invocation.invoke_async(&mut conn).await
+                }
                 other => other,
             }
         })
