@@ -60,6 +60,7 @@ mod readme {}
 
 mod body;
 mod channel;
+pub mod engine;
 mod error;
 mod event;
 mod field;
