@@ -17,7 +17,8 @@ use std::time::Duration;
 use crate::event::{EncodedEvent, Event};
 use crate::field::EventType;
 
-use super::{Epoch, StreamId};
+use super::StreamId;
+use crate::engine::Epoch;
 
 const VERSION: &str = "v";
 const DATA: &str = "d";
@@ -60,8 +61,8 @@ impl StoredEvent {
     /// The epoch the entry was stored in (`None` for an entry written
     /// without one, by an older version of this backend).
     #[must_use]
-    pub fn epoch(&self) -> Option<&Epoch> {
-        self.epoch.as_ref()
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.epoch
     }
 
     /// The encoded event, `id:` line included.
@@ -105,7 +106,7 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     }
     let epoch = fields
         .remove(EPOCH)
-        .and_then(|e| Epoch::parse(std::str::from_utf8(&e).ok()?));
+        .and_then(|e| Epoch::new(std::str::from_utf8(&e).ok()?).ok());
     let mut event = Event::new().id(id.to_event_id());
     if let Some(comments) = fields.remove(COMMENTS) {
         for comment in String::from_utf8(comments).ok()?.split('\n') {
@@ -196,9 +197,9 @@ mod tests {
             .collect();
         fields.insert("x".into(), b"abc123".to_vec());
         let stored = from_fields("1-0", fields.clone()).unwrap();
-        assert_eq!(stored.epoch().map(Epoch::as_str), Some("abc123"));
+        assert_eq!(stored.epoch(), Some(Epoch::new("abc123").unwrap()));
         assert_eq!(stored.encoded().as_bytes(), &b"id: 1-0\ndata: x\n\n"[..]);
-        fields.insert("x".into(), b"NOT AN EPOCH".to_vec());
+        fields.insert("x".into(), b"not an epoch".to_vec());
         assert_eq!(from_fields("1-0", fields).unwrap().epoch(), None);
     }
 

@@ -48,7 +48,6 @@
 mod config;
 mod connection;
 mod entry;
-mod epoch;
 mod keys;
 mod reader;
 mod script;
@@ -57,8 +56,7 @@ mod stream_id;
 
 pub use config::{RedisConfig, MAX_DURATION};
 pub use entry::StoredEvent;
-pub use epoch::Epoch;
 pub(crate) use reader::Backoff;
 pub use reader::{Delivery, TopicReader};
-pub use store::{Appended, RedisStreams, Replay, MAX_IDEMPOTENCY_KEY, REPLAY_PAGE};
+pub use store::{RedisStreams, Replay, REPLAY_PAGE};
 pub use stream_id::StreamId;

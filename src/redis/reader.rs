@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 use super::connection::Connection;
 use super::entry::{self, StoredEvent};
 use super::store::{backend, RawEntry};
-use super::{Epoch, RedisStreams, StreamId};
+use super::{RedisStreams, StreamId};
+use crate::engine::Epoch;
 use crate::error::Error;
 
 /// Entries read per `XREAD` at most.
@@ -204,23 +205,19 @@ async fn check_gap(
 ) -> Result<Option<StreamId>, Error> {
     let page = streams.replay_page(topic, cursor.last, 1).await?;
     if cursor.epoch.is_none() && cursor.last == StreamId::ZERO {
-        cursor.epoch = page.epoch().cloned();
+        cursor.epoch = page.epoch();
     }
     if page.is_complete() {
         if cursor.epoch.is_none() {
-            cursor.epoch = page.epoch().cloned();
+            cursor.epoch = page.epoch();
         }
         return Ok(None);
     }
     let after = cursor.last;
     if page.rewound() {
-        if let Some(seen) = cursor
-            .epoch
-            .as_ref()
-            .filter(|seen| page.epoch() == Some(*seen))
-        {
+        if let Some(seen) = cursor.epoch.filter(|seen| page.epoch() == Some(*seen)) {
             let now = streams.remint(topic, seen).await?;
-            tracing::warn!(topic, %seen, now = ?now.as_ref().map(Epoch::as_str), "stream rewound; epoch re-minted");
+            tracing::warn!(topic, %seen, ?now, "stream rewound; epoch re-minted");
         }
         cursor.skip_through = Some(cursor.last);
         cursor.last = StreamId::ZERO;
@@ -255,12 +252,12 @@ async fn read(
                 continue;
             };
             if let Some(through) = cursor.skip_through {
-                if event.epoch() == cursor.epoch.as_ref() && event.id() <= through {
+                if event.epoch() == cursor.epoch && event.id() <= through {
                     continue; // delivered before the rewind
                 }
                 cursor.skip_through = None;
             }
-            cursor.epoch = event.epoch().cloned();
+            cursor.epoch = event.epoch();
             events.push(event);
         }
     }

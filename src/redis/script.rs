@@ -28,7 +28,7 @@ if KEYS[3] then
     end
   end
 end
-if redis.call('EXISTS', KEYS[1]) == 0 or not epoch or not string.match(epoch, '^[0-9a-z]+$') then
+if redis.call('EXISTS', KEYS[1]) == 0 or not epoch or #epoch > 16 or not string.match(epoch, '^[%w_]+$') then
   epoch = ARGV[1]
   redis.call('SET', KEYS[2], epoch)
 end

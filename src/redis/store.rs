@@ -12,16 +12,14 @@ use crate::event::Event;
 use super::connection::Connection;
 use super::entry::{self, StoredEvent};
 use super::script;
-use super::{Epoch, RedisConfig, StreamId};
+use super::{RedisConfig, StreamId};
+use crate::engine::{Appended, Epoch, IdempotencyKey, Offset, Position};
 
 /// One stream entry as Redis returns it: id and field/value pairs.
 pub(crate) type RawEntry = (String, HashMap<String, Vec<u8>>);
 
 /// Entries one replay page reads at most by default.
 pub const REPLAY_PAGE: usize = 256;
-
-/// The longest idempotency key accepted, in bytes.
-pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 
 /// Topics stored as Redis streams: a script that `XADD`s to publish, paged
 /// `XRANGE` to replay.
@@ -55,61 +53,6 @@ impl std::fmt::Debug for RedisStreams {
         f.debug_struct("RedisStreams")
             .field("config", &self.config)
             .finish_non_exhaustive()
-    }
-}
-
-/// The reply to [`RedisStreams::append`]: the id and epoch the event is
-/// stored under, and whether it was stored by an earlier publish with the
-/// same idempotency key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Appended {
-    id: StreamId,
-    epoch: Epoch,
-    duplicate: bool,
-}
-
-impl Appended {
-    /// The stream id of the entry.
-    ///
-    /// ```no_run
-    /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
-    /// let appended = streams.append("news", &tower_sse::Event::new(), None).await?;
-    /// println!("{}", appended.id());
-    /// # Ok(()) }
-    /// ```
-    #[must_use]
-    pub fn id(&self) -> StreamId {
-        self.id
-    }
-
-    /// The epoch of the stream when the entry was stored.
-    ///
-    /// ```no_run
-    /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
-    /// let appended = streams.append("news", &tower_sse::Event::new(), None).await?;
-    /// println!("{}", appended.epoch());
-    /// # Ok(()) }
-    /// ```
-    #[must_use]
-    pub fn epoch(&self) -> &Epoch {
-        &self.epoch
-    }
-
-    /// `true` when an earlier publish with the same idempotency key stored
-    /// the event (this one stored nothing).
-    ///
-    /// ```no_run
-    /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
-    /// let event = tower_sse::Event::new().data("once");
-    /// let first = streams.append("news", &event, Some("order-17")).await?;
-    /// let retry = streams.append("news", &event, Some("order-17")).await?;
-    /// assert!(!first.is_duplicate() && retry.is_duplicate());
-    /// assert_eq!(first.id(), retry.id());
-    /// # Ok(()) }
-    /// ```
-    #[must_use]
-    pub fn is_duplicate(&self) -> bool {
-        self.duplicate
     }
 }
 
@@ -181,8 +124,8 @@ impl Replay {
     /// # Ok(()) }
     /// ```
     #[must_use]
-    pub fn epoch(&self) -> Option<&Epoch> {
-        self.epoch.as_ref()
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.epoch
     }
 
     /// For one page: `true` when the stream may hold more entries after
@@ -274,29 +217,32 @@ impl RedisStreams {
     /// # Ok(()) }
     /// ```
     pub async fn publish(&self, topic: &str, event: &Event) -> Result<StreamId, Error> {
-        Ok(self.append(topic, event, None).await?.id)
+        let appended = self.append(topic, event, None).await?;
+        Ok(StreamId::from(appended.position().offset()))
     }
 
     /// Appends `event` to the topic's stream in one server-side script:
     /// checks the idempotency key, `XADD … MAXLEN ~ <history> *`, remembers
     /// the key with the new id for the idempotency window, and mints the
-    /// topic's [`Epoch`] when the stream is new (or was lost). A publish
-    /// retried with the same key within the window returns the first one's
-    /// id and epoch, marked [`Appended::is_duplicate`], and stores nothing:
-    /// a publish whose reply was lost can be retried safely.
+    /// topic's [`Epoch`] when the stream is new (or was lost). The answer's
+    /// position is `<epoch>.<ms>-<seq>` (the entry's stream id as the
+    /// offset). A publish retried with the same key within the window
+    /// returns the first one's position, marked
+    /// [`Appended::is_duplicate`], and stores nothing: a publish whose reply
+    /// was lost can be retried safely.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Backend`] when Redis is unreachable or fails (see
-    /// [`RedisStreams::publish`]); [`ErrorKind::InvalidConfig`] for an empty
-    /// key or one longer than [`MAX_IDEMPOTENCY_KEY`] bytes.
+    /// [`RedisStreams::publish`]).
     ///
     /// ```no_run
     /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
-    /// use tower_sse::Event;
+    /// use tower_sse::{engine::IdempotencyKey, Event};
     /// let event = Event::new().data("paid");
+    /// let key = IdempotencyKey::new("order-17:paid")?;
     /// let appended = loop {
-    ///     match streams.append("orders", &event, Some("order-17:paid")).await {
+    ///     match streams.append("orders", &event, Some(&key)).await {
     ///         Ok(appended) => break appended,
     ///         Err(_) => continue, // lost reply or outage: the retry is safe
     ///     }
@@ -307,19 +253,13 @@ impl RedisStreams {
         &self,
         topic: &str,
         event: &Event,
-        idempotency_key: Option<&str>,
+        idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Appended, Error> {
         let keys = self.config.keys(topic);
         let mut invocation = script::PUBLISH.key(&keys.stream);
         invocation.key(&keys.epoch);
         if let Some(key) = idempotency_key {
-            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(Error::with_source(
-                    ErrorKind::InvalidConfig,
-                    "an idempotency key must be 1 to 256 bytes",
-                ));
-            }
-            invocation.key(keys.idempotency(key));
+            invocation.key(keys.idempotency(key.as_str()));
         }
         let window = u64::try_from(self.config.idempotency_window.as_millis()).unwrap_or(u64::MAX);
         invocation
@@ -331,10 +271,14 @@ impl RedisStreams {
         }
         let (id, epoch, duplicate): (String, String, i64) = self.invoke(&invocation, false).await?;
         let malformed = || Error::with_source(ErrorKind::Backend, "malformed publish reply");
-        Ok(Appended {
-            id: id.parse().map_err(|_| malformed())?,
-            epoch: Epoch::parse(&epoch).ok_or_else(malformed)?,
-            duplicate: duplicate != 0,
+        let id: StreamId = id.parse().map_err(|_| malformed())?;
+        let epoch = Epoch::new(&epoch).map_err(|_| malformed())?;
+        let position = Position::new(epoch, Offset::from(id));
+        let appended = Appended::new(position, position.to_event_id());
+        Ok(if duplicate == 0 {
+            appended
+        } else {
+            appended.duplicate()
         })
     }
 
@@ -360,12 +304,12 @@ impl RedisStreams {
     /// replay saw the stream rewound under it (its last id below an id it
     /// had seen), so every id of `seen` must count as lost. Returns the
     /// epoch now stored.
-    pub(crate) async fn remint(&self, topic: &str, seen: &Epoch) -> Result<Option<Epoch>, Error> {
+    pub(crate) async fn remint(&self, topic: &str, seen: Epoch) -> Result<Option<Epoch>, Error> {
         let keys = self.config.keys(topic);
         let mut invocation = script::REMINT.key(&keys.epoch);
         invocation.arg(seen.as_str()).arg(Epoch::mint().as_str());
         let epoch: Option<String> = self.invoke(&invocation, false).await?;
-        Ok(epoch.as_deref().and_then(Epoch::parse))
+        Ok(epoch.and_then(|e| Epoch::new(e).ok()))
     }
 
     /// The events published on `topic` after `after`, and whether that is
@@ -471,7 +415,7 @@ impl RedisStreams {
             events,
             complete,
             newest,
-            epoch: epoch.as_deref().and_then(Epoch::parse),
+            epoch: epoch.and_then(|e| Epoch::new(e).ok()),
             more,
             rewound,
         })
