@@ -3,11 +3,14 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/tcp_proxy.rs"]
+mod tcp_proxy;
 
 use std::ops::ControlFlow;
 use std::time::Duration;
 
 use redis_server::RedisServer;
+use tcp_proxy::TcpProxy;
 use tokio::sync::mpsc;
 use tower_sse::engine::{Appended, Epoch, IdempotencyKey};
 use tower_sse::redis::{Delivery, RedisConfig, RedisStreams, StreamId, TopicReader};
@@ -608,4 +611,69 @@ async fn a_reader_that_finds_its_stream_rewound_reports_a_gap_and_re_mints_the_e
         events.iter().map(|e| e.0).collect::<Vec<_>>(),
         [id_of(&next)]
     );
+}
+
+#[tokio::test]
+async fn a_publish_whose_reply_is_lost_is_retried_with_its_key_and_stored_and_delivered_once() {
+    let server = RedisServer::start();
+    let upstream = ([127, 0, 0, 1], server.port()).into();
+    let proxy = TcpProxy::start(upstream).await;
+    let publisher = RedisStreams::connect(
+        RedisConfig::new(proxy.redis_url())
+            .unwrap()
+            .key_prefix("test:")
+            .connect_timeout(Duration::from_millis(500))
+            .response_timeout(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap();
+    // The subscriber reads Redis directly, not through the proxy.
+    let subscriber = connect(&server).await;
+    let (_reader, mut rx) = follow(&subscriber, "pay", StreamId::ZERO);
+    // Load the publish script first, so that the swallowed reply is the
+    // script's own answer and not a `NOSCRIPT`.
+    let _warm_up = publisher
+        .append("warm-up", &Event::new(), None)
+        .await
+        .unwrap();
+
+    let event = Event::new().data("order 17 paid");
+    let key = key("order-17");
+    proxy.swallow_next_reply();
+    let lost = publisher.append("pay", &event, Some(&key)).await;
+    assert!(lost.is_err(), "the publish whose reply was lost fails");
+    assert_eq!(proxy.swallowed(), 1);
+    let stored = subscriber.replay("pay", StreamId::ZERO).await.unwrap();
+    assert_eq!(stored.events().len(), 1, "Redis did store it");
+    let stored_id = stored.events()[0].id();
+
+    // The caller retries with the same key until Redis answers.
+    let mut retried = None;
+    for _ in 0..20 {
+        if let Ok(appended) = publisher.append("pay", &event, Some(&key)).await {
+            retried = Some(appended);
+            break;
+        }
+    }
+    let retried = retried.expect("a retry succeeds once the proxy reconnected");
+    assert!(retried.is_duplicate());
+    assert_eq!(
+        id_of(&retried),
+        stored_id,
+        "the retry answers the original id"
+    );
+    let stored = subscriber.replay("pay", StreamId::ZERO).await.unwrap();
+    assert_eq!(stored.events().len(), 1, "exactly one entry is stored");
+
+    // Exactly one event reaches the subscriber: the next thing after it is
+    // the marker published afterwards.
+    let marker = publisher
+        .append("pay", &Event::new().data("marker"), None)
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    while received.last() != Some(&id_of(&marker)) {
+        received.extend(next_events(&mut rx).await.into_iter().map(|(id, _)| id));
+    }
+    assert_eq!(received, [stored_id, id_of(&marker)]);
 }
