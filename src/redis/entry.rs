@@ -4,7 +4,9 @@
 //! version, always present so that an entry is never empty), `d` data, `e`
 //! event type, `r` retry in milliseconds, `c` comments joined by LF (a comment
 //! cannot contain LF), `x` the topic's [`Epoch`] when the entry was stored
-//! (written by the publish script). The event's own id is not stored: the entry's Redis id
+//! and `n` its number within that epoch (1, 2, 3, …; both written by the
+//! publish script, so a reader notices a rewound or recreated stream even
+//! when its connection never broke). The event's own id is not stored: the entry's Redis id
 //! becomes the SSE id. Each server encodes an entry exactly once, when its
 //! reader receives it, and fans the shared [`EncodedEvent`] out to all of its
 //! subscribers; so encoding stays once per server per event. Reading goes
@@ -27,6 +29,8 @@ const RETRY: &str = "r";
 const COMMENTS: &str = "c";
 /// The epoch the entry was stored in; written by the publish script.
 const EPOCH: &str = "x";
+/// The entry's number in its epoch (1, 2, 3, …); written by the publish script.
+const SEQ: &str = "n";
 
 /// One event read back from Redis: its stream id and its encoding, made once
 /// and shared by every local subscriber.
@@ -48,6 +52,7 @@ const EPOCH: &str = "x";
 pub struct StoredEvent {
     id: StreamId,
     epoch: Option<Epoch>,
+    seq: Option<u64>,
     encoded: EncodedEvent,
 }
 
@@ -63,6 +68,11 @@ impl StoredEvent {
     #[must_use]
     pub fn epoch(&self) -> Option<Epoch> {
         self.epoch
+    }
+
+    /// The entry's number within its epoch, when the script wrote one.
+    pub(crate) fn seq(&self) -> Option<u64> {
+        self.seq
     }
 
     /// The encoded event, `id:` line included.
@@ -107,6 +117,9 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     let epoch = fields
         .remove(EPOCH)
         .and_then(|e| Epoch::new(std::str::from_utf8(&e).ok()?).ok());
+    let seq = fields
+        .remove(SEQ)
+        .and_then(|n| std::str::from_utf8(&n).ok()?.parse().ok());
     let mut event = Event::new().id(id.to_event_id());
     if let Some(comments) = fields.remove(COMMENTS) {
         for comment in String::from_utf8(comments).ok()?.split('\n') {
@@ -126,6 +139,7 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     Some(StoredEvent {
         id,
         epoch,
+        seq,
         encoded: event.encode(),
     })
 }
@@ -196,8 +210,10 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
         fields.insert("x".into(), b"abc123".to_vec());
+        fields.insert("n".into(), b"7".to_vec());
         let stored = from_fields("1-0", fields.clone()).unwrap();
         assert_eq!(stored.epoch(), Some(Epoch::new("abc123").unwrap()));
+        assert_eq!(stored.seq(), Some(7));
         assert_eq!(stored.encoded().as_bytes(), &b"id: 1-0\ndata: x\n\n"[..]);
         fields.insert("x".into(), b"not an epoch".to_vec());
         assert_eq!(from_fields("1-0", fields).unwrap().epoch(), None);

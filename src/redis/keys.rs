@@ -1,7 +1,8 @@
 //! The Redis keys of one topic, all under one cluster hash tag.
 //!
 //! A topic's stream is `<prefix>{<tag>}`, its epoch `<prefix>{<tag>}:epoch`,
-//! its idempotency keys `<prefix>{<tag>}:idem:<key>`. Redis Cluster hashes
+//! the counter numbering its entries `<prefix>{<tag>}:seq`, its
+//! idempotency keys `<prefix>{<tag>}:idem:<key>`. Redis Cluster hashes
 //! only what is between the first `{` and the first `}` after it, so every
 //! key of a topic maps to the same slot and every script touches one shard.
 //! The tag is the topic with `%`, `{` and `}` percent-escaped (so the tag
@@ -13,6 +14,7 @@
 pub(crate) struct TopicKeys {
     pub(crate) stream: String,
     pub(crate) epoch: String,
+    pub(crate) seq: String,
 }
 
 impl TopicKeys {
@@ -33,7 +35,8 @@ impl TopicKeys {
         }
         stream.push('}');
         let epoch = format!("{stream}:epoch");
-        Self { stream, epoch }
+        let seq = format!("{stream}:seq");
+        Self { stream, epoch, seq }
     }
 
     /// The key that remembers the publish made with idempotency key `key`.
@@ -64,6 +67,7 @@ mod tests {
             let keys = TopicKeys::new("sse:", topic);
             let tag = hashed(&keys.stream);
             assert_eq!(hashed(&keys.epoch), tag, "{topic:?}");
+            assert_eq!(hashed(&keys.seq), tag, "{topic:?}");
             assert_eq!(hashed(&keys.idempotency("k}{")), tag, "{topic:?}");
             assert!(!tag.is_empty() && !tag.contains(['{', '}']), "{topic:?}");
         }

@@ -132,14 +132,23 @@ impl RedisStreams {
     }
 }
 
-/// Where a reader is: the last id it delivered and that entry's epoch.
+/// Where a reader is: the last id it delivered, that entry's epoch and
+/// sequence number.
 #[derive(Debug, Clone)]
 struct Cursor {
     last: StreamId,
     epoch: Option<Epoch>,
-    /// After a reset: entries of `epoch` up to this id were delivered
+    /// The publish script numbers the entries of an epoch 1, 2, 3, …
+    seq: Option<u64>,
+    /// After a reset: entries of this epoch up to this id were delivered
     /// already (the part of the history that survived a rewind).
-    skip_through: Option<StreamId>,
+    skip_through: Option<(Option<Epoch>, StreamId)>,
+}
+
+/// What one read found: deliveries, and an epoch seen rewound.
+struct Read {
+    deliveries: Vec<Delivery>,
+    rewound: Option<Epoch>,
 }
 
 async fn run<F>(streams: &RedisStreams, topic: &str, after: StreamId, mut on_delivery: F)
@@ -154,6 +163,7 @@ where
     let mut cursor = Cursor {
         last: after,
         epoch: None,
+        seq: None,
         skip_through: None,
     };
     loop {
@@ -168,12 +178,11 @@ where
                 Some(c) => c,
                 None => conn.insert(Connection::for_reader(config).await.map_err(backend)?),
             };
-            let events = read(c, config.block_timeout, &key, &mut cursor).await?;
-            Ok::<_, Error>(if events.is_empty() {
-                vec![]
-            } else {
-                vec![Delivery::Events(events)]
-            })
+            let read = read(c, config.block_timeout, &key, &mut cursor).await?;
+            if let Some(seen) = read.rewound {
+                remint(streams, topic, seen, &mut cursor).await?;
+            }
+            Ok::<_, Error>(read.deliveries)
         };
         match step.await {
             Ok(deliveries) => {
@@ -195,6 +204,24 @@ where
     }
 }
 
+/// Re-mints the epoch `seen` was rewound in; later entries of `seen` (the
+/// rewound history) then count as new, unseen ones.
+async fn remint(
+    streams: &RedisStreams,
+    topic: &str,
+    seen: Epoch,
+    cursor: &mut Cursor,
+) -> Result<(), Error> {
+    let now = streams.remint(topic, seen).await?;
+    tracing::warn!(topic, %seen, ?now, "stream rewound; epoch re-minted");
+    if let Some(now) = now.filter(|now| *now != seen) {
+        // The next entries are numbered from 1 in the new epoch.
+        cursor.epoch = Some(now);
+        cursor.seq = Some(0);
+    }
+    Ok(())
+}
+
 /// Reports a gap if events after the cursor are gone. When the stream was
 /// lost or rewound, reading restarts from its beginning, skipping what the
 /// reader delivered already, and a rewound stream gets a new epoch.
@@ -204,9 +231,6 @@ async fn check_gap(
     cursor: &mut Cursor,
 ) -> Result<Option<StreamId>, Error> {
     let page = streams.replay_page(topic, cursor.last, 1).await?;
-    if cursor.epoch.is_none() && cursor.last == StreamId::ZERO {
-        cursor.epoch = page.epoch();
-    }
     if page.is_complete() {
         if cursor.epoch.is_none() {
             cursor.epoch = page.epoch();
@@ -215,13 +239,16 @@ async fn check_gap(
     }
     let after = cursor.last;
     if page.rewound() {
+        // Re-mint first: if that fails, the next attempt finds the same
+        // rewind again.
+        let skip = (cursor.epoch, cursor.last);
         if let Some(seen) = cursor.epoch.filter(|seen| page.epoch() == Some(*seen)) {
-            let now = streams.remint(topic, seen).await?;
-            tracing::warn!(topic, %seen, ?now, "stream rewound; epoch re-minted");
+            remint(streams, topic, seen, cursor).await?;
         }
-        cursor.skip_through = Some(cursor.last);
+        cursor.skip_through = Some(skip);
         cursor.last = StreamId::ZERO;
     }
+    cursor.seq = None;
     Ok(Some(after))
 }
 
@@ -230,7 +257,7 @@ async fn read(
     block_timeout: Duration,
     key: &str,
     cursor: &mut Cursor,
-) -> Result<Vec<StoredEvent>, Error> {
+) -> Result<Read, Error> {
     let block = u64::try_from(block_timeout.as_millis()).unwrap_or(u64::MAX);
     let mut cmd = redis::cmd("XREAD");
     cmd.arg("COUNT")
@@ -242,26 +269,71 @@ async fn read(
         .arg(cursor.last.to_string());
     let reply: Option<Vec<(String, Vec<RawEntry>)>> =
         cmd.query_async(conn).await.map_err(backend)?;
+    let mut read = Read {
+        deliveries: Vec::new(),
+        rewound: None,
+    };
     let mut events = Vec::new();
     for (_key, entries) in reply.unwrap_or_default() {
         for (id, fields) in entries {
+            let before = cursor.last;
             if let Ok(parsed) = id.parse::<StreamId>() {
                 cursor.last = cursor.last.max(parsed);
             }
             let Some(event) = entry::decode(key, &id, fields) else {
                 continue;
             };
-            if let Some(through) = cursor.skip_through {
-                if event.epoch() == cursor.epoch && event.id() <= through {
+            if let Some((epoch, through)) = cursor.skip_through {
+                if event.epoch() == epoch && event.id() <= through {
                     continue; // delivered before the rewind
                 }
                 cursor.skip_through = None;
             }
+            if let Some(after) = discontinuity(cursor, before, &event, &mut read.rewound) {
+                if !events.is_empty() {
+                    read.deliveries
+                        .push(Delivery::Events(std::mem::take(&mut events)));
+                }
+                read.deliveries.push(Delivery::Gap { after });
+            }
             cursor.epoch = event.epoch();
+            cursor.seq = event.seq();
             events.push(event);
         }
     }
-    Ok(events)
+    if !events.is_empty() {
+        read.deliveries.push(Delivery::Events(events));
+    }
+    Ok(read)
+}
+
+/// Whether `event` does not follow the cursor's last entry: another epoch
+/// (the history was recreated) or a sequence number that is not the next
+/// one (entries lost, or the stream rewound under an unbroken connection,
+/// as a cluster connection that follows a failover by itself hides). The
+/// gap's `after`: the last id delivered before.
+fn discontinuity(
+    cursor: &Cursor,
+    after: StreamId,
+    event: &StoredEvent,
+    rewound: &mut Option<Epoch>,
+) -> Option<StreamId> {
+    let (Some(epoch), Some(seq)) = (cursor.epoch, cursor.seq) else {
+        return None;
+    };
+    if event.epoch() != Some(epoch) {
+        return event.epoch().is_some().then_some(after);
+    }
+    match event.seq() {
+        Some(next) if next == seq.saturating_add(1) => None,
+        Some(next) => {
+            if next <= seq {
+                rewound.get_or_insert(epoch);
+            }
+            Some(after)
+        }
+        None => None,
+    }
 }
 
 /// Exponential backoff between `min` and `max`.

@@ -257,7 +257,7 @@ impl RedisStreams {
     ) -> Result<Appended, Error> {
         let keys = self.config.keys(topic);
         let mut invocation = script::PUBLISH.key(&keys.stream);
-        invocation.key(&keys.epoch);
+        invocation.key(&keys.epoch).key(&keys.seq);
         if let Some(key) = idempotency_key {
             invocation.key(keys.idempotency(key.as_str()));
         }
@@ -307,6 +307,7 @@ impl RedisStreams {
     pub(crate) async fn remint(&self, topic: &str, seen: Epoch) -> Result<Option<Epoch>, Error> {
         let keys = self.config.keys(topic);
         let mut invocation = script::REMINT.key(&keys.epoch);
+        invocation.key(&keys.seq);
         invocation.arg(seen.as_str()).arg(Epoch::mint().as_str());
         let epoch: Option<String> = self.invoke(&invocation, false).await?;
         Ok(epoch.and_then(|e| Epoch::new(e).ok()))
