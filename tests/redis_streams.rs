@@ -62,7 +62,7 @@ async fn next_events(rx: &mut mpsc::UnboundedReceiver<Delivery>) -> Vec<(StreamI
 }
 
 #[tokio::test]
-async fn a_published_event_replays_with_its_redis_id_as_the_sse_id() {
+async fn a_published_event_replays_with_its_epoch_and_redis_id_as_the_sse_id() {
     let server = RedisServer::start();
     let streams = connect(&server).await;
     let event = Event::new()
@@ -83,9 +83,11 @@ async fn a_published_event_replays_with_its_redis_id_as_the_sse_id() {
     let events = replay.events();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].id(), first);
+    let epoch = streams.epoch("room").await.unwrap().unwrap();
+    assert_eq!(events[0].event_id().as_str(), format!("{epoch}.{first}"));
     assert_eq!(
         events[0].encoded().as_bytes(),
-        format!("event: chat\nid: {first}\ndata: hello\ndata: world\n\n").as_bytes()
+        format!("event: chat\nid: {epoch}.{first}\ndata: hello\ndata: world\n\n").as_bytes()
     );
 
     // Exclusive: after the first id comes exactly the second event.
@@ -157,7 +159,8 @@ async fn readers_on_two_servers_receive_the_same_events_with_the_same_ids() {
     let (_rb, mut rx_b) = follow(&b, "t", from);
 
     let id = a.publish("t", &Event::new().data("x")).await.unwrap();
-    let expected = vec![(id, format!("id: {id}\ndata: x\n\n").into_bytes())];
+    let epoch = b.epoch("t").await.unwrap().unwrap();
+    let expected = vec![(id, format!("id: {epoch}.{id}\ndata: x\n\n").into_bytes())];
     assert_eq!(next_events(&mut rx_a).await, expected);
     assert_eq!(next_events(&mut rx_b).await, expected);
 }
@@ -334,10 +337,10 @@ async fn a_client_that_leaves_server_a_resumes_on_server_b_with_exactly_the_miss
         );
     }
 
-    let replay = b
-        .replay("feed", last_event_id.parse().unwrap())
-        .await
-        .unwrap();
+    // The wire id is `<epoch>.<stream id>`.
+    let position: tower_sse::engine::Position = last_event_id.parse().unwrap();
+    assert_eq!(Some(position.epoch()), b.epoch("feed").await.unwrap());
+    let replay = b.replay("feed", position.offset().into()).await.unwrap();
     assert!(replay.is_complete());
     let ids: Vec<_> = replay.events().iter().map(|e| e.id()).collect();
     assert_eq!(ids, published[2..]);

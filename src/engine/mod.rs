@@ -48,7 +48,7 @@
 //!
 //! # A toy engine
 //!
-//! ```ignore
+//! ```
 //! use std::sync::Mutex;
 //! use tower_sse::engine::{
 //!     Append, Appended, BoxFuture, Engine, Epoch, Follow, Offset, Page, Position, Record, Sink,
@@ -123,13 +123,14 @@ use std::sync::Arc;
 
 use crate::error::Error;
 
+mod memory;
 mod position;
 mod record;
 mod sink;
 
-#[allow(unused_imports)] // used by the hub from the next commit on
 pub(crate) use sink::Deliver;
 
+pub use memory::MemoryEngine;
 pub use position::{Epoch, Offset, Position};
 pub use record::{Append, Appended, IdempotencyKey, Page, Record};
 pub use sink::{Follow, Sink};

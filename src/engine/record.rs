@@ -88,7 +88,6 @@ impl Append {
     }
 
     /// The event.
-    #[must_use]
     pub fn event(&self) -> &Event {
         &self.event
     }
@@ -100,7 +99,6 @@ impl Append {
     }
 
     /// The event and the key.
-    #[must_use]
     pub fn into_parts(self) -> (Event, Option<IdempotencyKey>) {
         (self.event, self.key)
     }
@@ -294,6 +292,7 @@ pub struct Page {
     epoch: Epoch,
     records: Vec<Record>,
     head: Offset,
+    head_id: Option<EventId>,
     floor: Offset,
 }
 
@@ -306,8 +305,34 @@ impl Page {
             epoch,
             records,
             head,
+            head_id: None,
             floor: Offset::ZERO,
         }
+    }
+
+    /// Sets the id subscribers saw on the head event, when it is not the
+    /// position's text form (an app-supplied id the engine kept); gap events
+    /// then carry it, so a client resumes with an id it has seen.
+    pub fn with_head_id(mut self, id: EventId) -> Self {
+        self.head_id = Some(id);
+        self
+    }
+
+    /// The id of the head event: the one set with [`Page::with_head_id`], or
+    /// `<epoch>.<head>`.
+    ///
+    /// ```
+    /// use tower_sse::engine::{Epoch, Offset, Page};
+    ///
+    /// let page = Page::new(Epoch::new("e")?, Vec::new()).with_head(Offset::from(4));
+    /// assert_eq!(page.head_id(), "e.4");
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    #[must_use]
+    pub fn head_id(&self) -> EventId {
+        self.head_id
+            .clone()
+            .unwrap_or_else(|| Position::new(self.epoch, self.head).to_event_id())
     }
 
     /// Sets the newest offset the epoch has issued (raised to the last

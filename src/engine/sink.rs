@@ -42,7 +42,6 @@ pub struct Sink {
 }
 
 impl Sink {
-    #[allow(dead_code)] // used by the hub from the next commit on
     pub(crate) fn new(target: Weak<dyn Deliver>) -> Self {
         Self {
             target,

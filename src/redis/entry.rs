@@ -17,10 +17,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::event::{EncodedEvent, Event};
-use crate::field::EventType;
+use crate::field::{EventId, EventType};
 
 use super::StreamId;
-use crate::engine::Epoch;
+use crate::engine::{Epoch, Offset, Position, Record};
 
 const VERSION: &str = "v";
 const DATA: &str = "d";
@@ -32,8 +32,10 @@ const EPOCH: &str = "x";
 /// The entry's number in its epoch (1, 2, 3, …); written by the publish script.
 const SEQ: &str = "n";
 
-/// One event read back from Redis: its stream id and its encoding, made once
-/// and shared by every local subscriber.
+/// One event read back from Redis: its stream id, epoch and encoding, made
+/// once and shared by every local subscriber. Its SSE id is its position
+/// `<epoch>.<ms>-<seq>` (see [`Position`]); an entry written without an
+/// epoch (by an older version of this backend) keeps the bare stream id.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tower_sse::Error> {
@@ -44,7 +46,9 @@ const SEQ: &str = "n";
 /// let replay = streams.replay("news", StreamId::ZERO).await?;
 /// let stored = replay.events().last().unwrap();
 /// assert_eq!(stored.id(), id);
-/// assert!(stored.encoded().as_bytes().starts_with(format!("id: {id}\n").as_bytes()));
+/// let epoch = stored.epoch().unwrap();
+/// assert_eq!(stored.event_id().as_str(), format!("{epoch}.{id}"));
+/// assert!(stored.encoded().as_bytes().starts_with(format!("id: {epoch}.{id}\n").as_bytes()));
 /// let (_id, _encoded) = stored.clone().into_parts();
 /// # Ok(()) }
 /// ```
@@ -53,11 +57,11 @@ pub struct StoredEvent {
     id: StreamId,
     epoch: Option<Epoch>,
     seq: Option<u64>,
-    encoded: EncodedEvent,
+    record: Record,
 }
 
 impl StoredEvent {
-    /// The stream id, which is also the event's SSE `id`.
+    /// The stream id of the entry.
     #[must_use]
     pub fn id(&self) -> StreamId {
         self.id
@@ -78,13 +82,24 @@ impl StoredEvent {
     /// The encoded event, `id:` line included.
     #[must_use]
     pub fn encoded(&self) -> &EncodedEvent {
-        &self.encoded
+        self.record.encoded()
+    }
+
+    /// The event's SSE id: `<epoch>.<ms>-<seq>`.
+    #[must_use]
+    pub fn event_id(&self) -> &EventId {
+        self.record.id()
+    }
+
+    /// The stored event as an engine [`Record`] (offset = stream id).
+    pub(crate) fn into_record(self) -> Record {
+        self.record
     }
 
     /// The id and the encoded event.
     #[must_use]
     pub fn into_parts(self) -> (StreamId, EncodedEvent) {
-        (self.id, self.encoded)
+        (self.id, self.record.into_encoded())
     }
 }
 
@@ -120,7 +135,7 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     let seq = fields
         .remove(SEQ)
         .and_then(|n| std::str::from_utf8(&n).ok()?.parse().ok());
-    let mut event = Event::new().id(id.to_event_id());
+    let mut event = Event::new();
     if let Some(comments) = fields.remove(COMMENTS) {
         for comment in String::from_utf8(comments).ok()?.split('\n') {
             event = event.try_comment(comment).ok()?;
@@ -136,11 +151,18 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     if let Some(data) = fields.remove(DATA) {
         event = event.data(String::from_utf8(data).ok()?);
     }
+    let record = match epoch {
+        Some(epoch) => Record::encode(Position::new(epoch, Offset::from(id)), event),
+        None => {
+            let bare = id.to_event_id();
+            Record::from_parts(Offset::from(id), bare.clone(), event.id(bare).encode())
+        }
+    };
     Some(StoredEvent {
         id,
         epoch,
         seq,
-        encoded: event.encode(),
+        record,
     })
 }
 
@@ -214,7 +236,11 @@ mod tests {
         let stored = from_fields("1-0", fields.clone()).unwrap();
         assert_eq!(stored.epoch(), Some(Epoch::new("abc123").unwrap()));
         assert_eq!(stored.seq(), Some(7));
-        assert_eq!(stored.encoded().as_bytes(), &b"id: 1-0\ndata: x\n\n"[..]);
+        assert_eq!(
+            stored.encoded().as_bytes(),
+            &b"id: abc123.1-0\ndata: x\n\n"[..]
+        );
+        assert_eq!(stored.event_id().as_str(), "abc123.1-0");
         fields.insert("x".into(), b"not an epoch".to_vec());
         assert_eq!(from_fields("1-0", fields).unwrap().epoch(), None);
     }
