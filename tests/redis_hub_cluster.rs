@@ -125,6 +125,20 @@ async fn until_id(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_of_the_shard_owning_a_topic_resumes_exactly_or_reports_a_gap() {
+    failover(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_to_a_caught_up_replica_loses_nothing_and_resumes_exactly() {
+    let (reader_gap, resume_complete) = failover(true).await;
+    assert!(!reader_gap, "the replica had every entry");
+    assert!(resume_complete, "the replica had every entry");
+}
+
+/// Publishes b0..b4, fails over the topic's shard (after the replica caught
+/// up, or at once), publishes a0..a4; checks the live reader and a resume
+/// after b2. Returns (the reader reported a gap, the resume was complete).
+async fn failover(caught_up: bool) -> (bool, bool) {
     let mut cluster = RedisCluster::start();
     let streams = RedisStreams::connect(config(&cluster)).await.unwrap();
     let topic = "failing";
@@ -138,6 +152,9 @@ async fn a_failover_of_the_shard_owning_a_topic_resumes_exactly_or_reports_a_gap
     assert!(!gap);
     assert_eq!(seen, before);
 
+    if caught_up {
+        cluster.wait_for_replication(&key);
+    }
     let old = cluster.master_of(&key);
     let new = cluster.fail_over(&key);
     assert_ne!(old, new);
@@ -167,4 +184,5 @@ async fn a_failover_of_the_shard_owning_a_topic_resumes_exactly_or_reports_a_gap
         "failover {old} -> {new}: reader gap {gap}, resume complete {}",
         resumed.is_complete()
     );
+    (gap, resumed.is_complete())
 }

@@ -252,6 +252,8 @@ impl Engine for RedisEngine {
         Box::pin(std::future::ready(Ok(id
             .parse::<StreamId>()
             .ok()
+            // `0-0` was never an entry's id: not a position to resume at.
+            .filter(|id| *id != StreamId::ZERO)
             .map(Offset::from))))
     }
 }

@@ -164,6 +164,28 @@ impl RedisCluster {
         replica
     }
 
+    /// Waits until the replica of the master owning `key`'s slot has
+    /// received everything the master has (equal replication offsets), so
+    /// that a failover loses nothing.
+    pub(crate) fn wait_for_replication(&self, key: &str) {
+        let master = self.master_of(key);
+        wait_for(&format!("the replica of {master} to catch up"), || {
+            let info = cli(master, &["INFO", "replication"]).unwrap_or_default();
+            let field = |name: &str| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            let Some(offset) = field("master_repl_offset:") else {
+                return false;
+            };
+            field("slave0:").is_some_and(|slave| {
+                slave.contains("state=online")
+                    && slave.split(',').any(|kv| kv == format!("offset={offset}"))
+            })
+        });
+    }
+
     /// Kills the node on `port` (SIGKILL) and waits until it is gone.
     pub(crate) fn kill(&mut self, port: u16) {
         let node = self.nodes.iter_mut().find(|n| n.port == port).unwrap();
