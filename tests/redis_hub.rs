@@ -4,13 +4,15 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/tcp_proxy.rs"]
+mod tcp_proxy;
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use redis_server::RedisServer;
 use tower_sse::redis::RedisConfig;
-use tower_sse::{ErrorKind, EventId, Hub, HubConfig, Subscription};
+use tower_sse::{ErrorKind, EventId, Hub, HubConfig, PublishOptions, Subscription};
 
 /// Upper bound for anything that should happen "soon"; never reached when
 /// the tests pass.
@@ -280,4 +282,54 @@ async fn close_ends_streams_and_an_idle_topic_stops_being_followed_until_resubsc
     assert!(hub.subscribe("t").unwrap().next().await.is_none());
     let err = hub.publish("t", "closed").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
+}
+
+#[tokio::test]
+async fn a_hub_publish_whose_reply_is_lost_is_retried_with_its_key_and_reaches_subscribers_once() {
+    let server = RedisServer::start();
+    let proxy = tcp_proxy::TcpProxy::start(([127, 0, 0, 1], server.port()).into()).await;
+    // Server A publishes through the proxy; server B subscribes directly.
+    let through_proxy = RedisConfig::new(proxy.redis_url())
+        .unwrap()
+        .key_prefix("hub-test:")
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_millis(500));
+    let a = HubConfig::new().redis(through_proxy).build();
+    let b = hub(&server);
+    let mut sub = b.subscribe("pay").unwrap();
+    // A's first publish loads the script; its reply is let through.
+    let warm_up = a.publish("warm-up", "x").await.unwrap();
+    assert!(!warm_up.as_str().is_empty());
+    until("B follows the topic", || {
+        b.topics().iter().any(|t| t == "pay")
+    })
+    .await;
+    let positioned = b.publish("pay", "positioned").await.unwrap();
+    assert_eq!(next(&mut sub).await, wire(&positioned, "positioned"));
+
+    let options = || {
+        PublishOptions::new()
+            .try_idempotency_key("order-17")
+            .unwrap()
+    };
+    proxy.swallow_next_reply();
+    let lost = a.publish_with("pay", "paid", options()).await;
+    assert!(lost.is_err(), "the publish whose reply was lost fails");
+    assert_eq!(proxy.swallowed(), 1);
+    let mut retried = None;
+    for _ in 0..20 {
+        if let Ok(appended) = a.publish_with("pay", "paid", options()).await {
+            retried = Some(appended);
+            break;
+        }
+    }
+    let retried = retried.expect("a retry succeeds once the proxy reconnected");
+    assert!(retried.is_duplicate(), "Redis had stored the first attempt");
+    assert_eq!(next(&mut sub).await, wire(retried.id(), "paid"));
+    let marker = b.publish("pay", "marker").await.unwrap();
+    assert_eq!(
+        next(&mut sub).await,
+        wire(&marker, "marker"),
+        "exactly one copy reached the subscriber"
+    );
 }
