@@ -145,7 +145,10 @@ mod tests {
         let fanout = Fanout::new(256);
         assert!(!fanout.is_allocated());
         assert!(fanout.deliver(Offset::from(1), Event::new().data("x").encode()));
-        assert!(!fanout.is_allocated(), "delivering to nobody allocates nothing");
+        assert!(
+            !fanout.is_allocated(),
+            "delivering to nobody allocates nothing"
+        );
         let mut rx = fanout.receiver().unwrap();
         assert!(fanout.is_allocated());
         fanout.deliver(Offset::from(2), Event::new().data("y").encode());
