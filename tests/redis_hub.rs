@@ -333,3 +333,41 @@ async fn a_hub_publish_whose_reply_is_lost_is_retried_with_its_key_and_reaches_s
         "exactly one copy reached the subscriber"
     );
 }
+
+#[tokio::test]
+async fn a_live_subscriber_whose_unpersisted_redis_restarts_empty_is_told_and_resumes_with_reset() {
+    let mut server = RedisServer::start_without_persistence();
+    let a = hub(&server);
+    let mut sub = a.subscribe("room").unwrap();
+    until("A follows the topic", || !a.topics().is_empty()).await;
+    let w1 = a.publish("room", "w1").await.unwrap();
+    assert_eq!(next(&mut sub).await, wire(&w1, "w1"));
+
+    server.restart(); // SIGKILL, then an empty server
+    let deadline = Instant::now() + SOON;
+    let w2 = loop {
+        match a.publish("room", "w2").await {
+            Ok(id) => break id,
+            Err(e) => assert!(Instant::now() < deadline, "publish kept failing: {e}"),
+        }
+    };
+    assert_ne!(
+        w2.as_str().split('.').next(),
+        w1.as_str().split('.').next(),
+        "the recreated stream is a new epoch"
+    );
+    // The live stream ends (a new history: its offsets do not continue the
+    // old ones) instead of carrying w2 on as if nothing happened.
+    let ended = tokio::time::timeout(SOON, sub.next())
+        .await
+        .expect("in time");
+    assert!(ended.is_none(), "got {ended:?}");
+    // The browser reconnects with w1's id: the reset gap, then live events.
+    let mut again = a.subscribe_from("room", Some(w1.as_str())).unwrap();
+    assert_eq!(
+        next(&mut again).await,
+        format!("event: sse-gap\nid: {w2}\ndata: reset\n\n")
+    );
+    let w3 = a.publish("room", "w3").await.unwrap();
+    assert_eq!(next(&mut again).await, wire(&w3, "w3"));
+}
