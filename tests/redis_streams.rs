@@ -680,3 +680,66 @@ async fn a_publish_whose_reply_is_lost_is_retried_with_its_key_and_stored_and_de
     }
     assert_eq!(received, [stored_id, id_of(&marker)]);
 }
+
+#[tokio::test]
+async fn a_reader_whose_connection_never_broke_notices_a_rewind_by_the_entry_numbers() {
+    let server = RedisServer::start();
+    let streams = connect(&server).await;
+    let (_reader, mut rx) = follow(&streams, "quiet", StreamId::ZERO);
+    let mut published = Vec::new();
+    for i in 0..3 {
+        let event = Event::new().data(i.to_string());
+        published.push(streams.append("quiet", &event, None).await.unwrap());
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.extend(next_events(&mut rx).await);
+    }
+    let epoch = epoch_of(&published[0]);
+
+    // Rewind the stream to its first entry in place, as a replica that
+    // lacked the tail would hold it, without disconnecting anyone: the
+    // reader's `XREAD` goes on and only sees the next entry, numbered 2.
+    let mut conn = raw(&server).await;
+    let keys = streams.config().stream_key("quiet");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(&keys)
+        .arg(id_of(&published[0]).to_string())
+        .arg("v")
+        .arg("1")
+        .arg("x")
+        .arg(epoch.as_str())
+        .arg("n")
+        .arg("1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{keys}:seq"))
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let next = streams
+        .append("quiet", &Event::new().data("3"), None)
+        .await
+        .unwrap();
+    assert_eq!(epoch_of(&next), epoch, "published before anyone noticed");
+
+    match tokio::time::timeout(SOON, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Delivery::Gap { after } => assert_eq!(after, id_of(&published[2])),
+        other => panic!("expected a gap, got {other:?}"),
+    }
+    assert_eq!(next_events(&mut rx).await[0].0, id_of(&next));
+    let reminted = streams.epoch("quiet").await.unwrap().unwrap();
+    assert_ne!(reminted, epoch, "the rewound epoch is re-minted");
+}

@@ -266,10 +266,13 @@ async fn follow(
 ) {
     let config = &shared.config;
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
-    let (streams, start) = loop {
+    let (streams, start, mut epoch) = loop {
         let attempt = async {
             let streams = shared.streams().await?;
-            Ok::<_, Error>((streams, streams.last_id(&topic).await?))
+            // Where live delivery starts, and the epoch it starts in: a
+            // later event of another epoch is a new history.
+            let now = streams.replay_page(&topic, StreamId::MAX, 1).await?;
+            Ok::<_, Error>((streams, now.newest(), now.epoch()))
         };
         match attempt.await {
             Ok(found) => break found,
@@ -281,7 +284,6 @@ async fn follow(
         }
     };
     let mut gap_after = None;
-    let mut epoch = None;
     let _reader = streams.spawn_reader(&topic, start, move |delivery| match delivery {
         Delivery::Gap { after } => {
             gap_after.get_or_insert(after);

@@ -47,6 +47,13 @@
 //!   ([`Replay::is_complete`] is `false` when the requested entry is missing
 //!   although nothing up to it was trimmed).
 //!
+//! What no id scheme can see: with asynchronous replication, entries a
+//! master acknowledged and lost in a failover before any reader of this
+//! backend saw them are gone for everyone; a client that resumes from an id
+//! *before* them while no server follows the topic (so nobody re-minted)
+//! gets the surviving and the new events without a gap. `WAIT`-style
+//! synchronous replication is the only cure and is not done here.
+//!
 //! # Idempotent publish
 //!
 //! [`RedisStreams::append`] takes an optional
