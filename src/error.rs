@@ -39,6 +39,12 @@ pub enum ErrorKind {
     /// The event backend (Redis) failed or could not be reached; the source
     /// holds the backend's own error.
     Backend,
+    /// A [`ResumableStreams`](crate::resumable::ResumableStreams) registry
+    /// holds as many streams as its configuration allows.
+    TooManyStreams,
+    /// An event type starting with `sse-` was sent on a resumable stream;
+    /// those name the stream's own events.
+    ReservedEventType,
 }
 
 impl Error {
@@ -101,6 +107,8 @@ impl fmt::Display for Error {
             ErrorKind::Closed => "the hub is closed",
             ErrorKind::InvalidConfig => "invalid configuration",
             ErrorKind::Backend => "event backend failed",
+            ErrorKind::TooManyStreams => "too many resumable streams",
+            ErrorKind::ReservedEventType => "event types starting with `sse-` are reserved",
         };
         match &self.source {
             Some(source) => write!(f, "{msg}: {source}"),

@@ -17,6 +17,8 @@
 //! - [`Hub`]: topics with history replay from `Last-Event-ID`, gap events,
 //!   encode-once fan-out and a [`SlowConsumer`] policy; on Redis Streams with
 //!   the `redis` feature.
+//! - [`resumable`]: resumable response streams (AI answers, MCP tool calls)
+//!   that a client resumes with `Last-Event-ID` on any node.
 //! - [`parse`]: the browser's parsing algorithm, for Rust clients and tests.
 //!
 //! ```
@@ -71,6 +73,7 @@ pub mod parse;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod response;
+pub mod resumable;
 mod shutdown;
 
 pub use body::EventStream;
