@@ -55,6 +55,8 @@
 //! - `json` (default): [`Event::json_data`] and [`Json`].
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
 //! - `redis`: the Redis Streams backend in [`redis`].
+//! - `rmcp`: `HubEventStore`, rmcp's Streamable HTTP event store on a hub
+//!   (module `mcp`).
 
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
@@ -68,6 +70,8 @@ mod field;
 mod into_event;
 mod last_event_id;
 pub mod layer;
+#[cfg(feature = "rmcp")]
+pub mod mcp;
 mod metrics;
 pub mod parse;
 #[cfg(feature = "redis")]

@@ -45,6 +45,7 @@ impl StreamState {
         self == Self::Running
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
@@ -54,6 +55,7 @@ impl StreamState {
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "running" => Self::Running,
@@ -75,6 +77,7 @@ pub(crate) struct Record {
 
 /// The hub topics of one stream, for engines that expire them.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct Topics<'a> {
     pub(crate) events: &'a str,
     pub(crate) control: &'a str,

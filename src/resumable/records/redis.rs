@@ -1,5 +1,5 @@
 //! Stream records in Redis, next to the streams of a Redis hub: one hash per
-//! stream (`<prefix>resumable:<token>`), expiring with the stream's keys.
+//! stream (`<prefix>resumable-record:<token>`), expiring with the stream's keys.
 
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ impl RedisRecords {
     }
 
     fn key(&self, token: StreamToken) -> String {
-        format!("{}resumable:{token}", self.config.key_prefix)
+        format!("{}resumable-record:{token}", self.config.key_prefix)
     }
 
     async fn query<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, Error> {
