@@ -184,7 +184,7 @@ impl EventStore for HubEventStore {
             return Err(refused());
         }
         let topic = format!("{}{token}", self.prefix);
-        let mut subscription = self.hub.subscribe_from(&topic, Some(hub_id));
+        let mut subscription = self.hub.subscribe_from(&topic, Some(hub_id))?;
         // An in-memory replay is ready now: refuse an unknown id at once.
         let first = match futures_util::FutureExt::now_or_never(futures_util::StreamExt::next(
             &mut subscription,
