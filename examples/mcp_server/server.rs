@@ -16,6 +16,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
+const TEST_AUDIO_DATA: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEARKwAAIhYAQACABAAZGF0YQAAAAA=";
 const TEST_IMAGE_DATA: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==";
 
 /// The largest request body the stream-closing middleware reads.
@@ -45,6 +46,7 @@ impl ServerHandler for ConformanceServer {
         Ok(ListToolsResult::with_all_items(vec![
             tool("test_simple_text", "Returns a simple text"),
             tool("test_image_content", "Returns an image"),
+            tool("test_audio_content", "Returns audio"),
             tool("test_embedded_resource", "Returns an embedded resource"),
             tool(
                 "test_multiple_content_types",
@@ -69,6 +71,9 @@ impl ServerHandler for ConformanceServer {
             )]),
             "test_image_content" => {
                 CallToolResult::success(vec![ContentBlock::image(TEST_IMAGE_DATA, "image/png")])
+            }
+            "test_audio_content" => {
+                CallToolResult::success(vec![ContentBlock::audio(TEST_AUDIO_DATA, "audio/wav")])
             }
             "test_embedded_resource" => CallToolResult::success(vec![ContentBlock::resource(
                 ResourceContents::TextResourceContents {
