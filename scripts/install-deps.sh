@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine:
-# Chromium + ChromeDriver (browser end-to-end tests) and redis-server (Redis backend tests).
+# Chromium + ChromeDriver (browser end-to-end tests), redis-server (Redis backend tests)
+# and cargo-hack (CI's per-feature check).
 # Does nothing for what is already installed.
 set -euo pipefail
 
@@ -21,4 +22,10 @@ fi
 # service so it does not sit on port 6379 for nothing.
 if command -v systemctl >/dev/null 2>&1; then
   systemctl stop redis-server >/dev/null 2>&1 || true
+fi
+
+# CI checks every feature on its own with cargo-hack.
+if ! cargo hack --version >/dev/null 2>&1; then
+  echo "installing: cargo-hack"
+  cargo install cargo-hack --locked
 fi

@@ -12,8 +12,8 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 # The example apps run as child processes in the end-to-end tests; `cargo test`
 # builds examples only as test harnesses, so build the real binaries first.
 cargo build --all-features --examples
-cargo test --all-features --all-targets
-cargo test --all-features --doc
+cargo test --workspace --all-features --all-targets
+cargo test --workspace --all-features --doc
 
 # Bounded fuzzing of the parser and of encode/parse round trips.
 scripts/fuzz.sh

@@ -76,6 +76,23 @@ impl LastEventId {
         &self.0
     }
 
+    /// The id as a `Last-Event-ID` header value, for a request to an upstream
+    /// server (see [`relay`](crate::relay)). Non-ASCII text is sent as its
+    /// UTF-8 bytes, as browsers do; `None` when the id holds a control
+    /// character that a header cannot carry.
+    ///
+    /// ```
+    /// use tower_sse::LastEventId;
+    ///
+    /// let id = LastEventId::new("été-7").unwrap();
+    /// assert_eq!(id.to_header_value().unwrap().as_bytes(), "été-7".as_bytes());
+    /// assert!(LastEventId::new("a\u{1}b").unwrap().to_header_value().is_none());
+    /// ```
+    #[must_use]
+    pub fn to_header_value(&self) -> Option<http::HeaderValue> {
+        http::HeaderValue::from_bytes(self.0.as_bytes()).ok()
+    }
+
     /// The id as an owned `String`.
     ///
     /// ```

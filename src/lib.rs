@@ -14,10 +14,13 @@
 //! - [`SseLayer`]: a tower layer for axum routers, hyper services and any tower
 //!   stack: headers, keep-alive, retry hint, [`LastEventId`], connection limit,
 //!   maximum lifetime, graceful [`Shutdown`], [`SseMetrics`].
-//! - [`Hub`]: topics with history replay from `Last-Event-ID`, gap events,
-//!   encode-once fan-out and a [`SlowConsumer`] policy; on Redis Streams with
-//!   the `redis` feature.
+//! - [`Hub`]: topics with history replay from `Last-Event-ID`, epoch-named
+//!   ids, gap events, idempotent publish, encode-once fan-out and a
+//!   [`SlowConsumer`] policy; stored by an [`engine`]: in memory, on Redis
+//!   Streams with the `redis` feature, or your own.
 //! - [`parse`]: the browser's parsing algorithm, for Rust clients and tests.
+//! - [`relay`]: an upstream event stream re-served spec-exact, reconnecting
+//!   with `Last-Event-ID` (gateways, LLM proxies).
 //!
 //! ```
 //! use futures_util::stream;
@@ -53,6 +56,10 @@
 //! - `json` (default): [`Event::json_data`] and [`Json`].
 //! - `axum`: `IntoResponse` for [`EventStream`] (on `axum-core` only).
 //! - `redis`: the Redis Streams backend in [`redis`].
+//! - `derive`: `#[derive(IntoEvent)]` for typed enums and structs (implies `json`).
+//! - `metrics`: the standard metrics through the `metrics` facade.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
@@ -60,6 +67,15 @@ mod readme {}
 
 mod body;
 mod channel;
+#[cfg(feature = "derive")]
+#[doc(hidden)]
+pub mod __private {
+    //! Not a public API: what `#[derive(IntoEvent)]` expands to.
+    pub use crate::derive::*;
+}
+#[cfg(feature = "derive")]
+mod derive;
+pub mod engine;
 mod error;
 mod event;
 mod field;
@@ -69,22 +85,30 @@ pub mod layer;
 mod metrics;
 pub mod parse;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+pub mod relay;
 mod response;
 mod shutdown;
 
 pub use body::EventStream;
-pub use channel::{Hub, HubConfig, SlowConsumer, Subscription, GAP_EVENT_TYPE};
+pub use channel::{Hub, HubConfig, PublishOptions, SlowConsumer, Subscription, GAP_EVENT_TYPE};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{EncodedEvent, Event};
 pub use field::{Comment, EventId, EventType};
 #[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub use into_event::Json;
 pub use into_event::{EventItem, IntoEvent};
 pub use last_event_id::LastEventId;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use last_event_id::MissingLastEventId;
 pub use layer::{OverCapacity, SseLayer};
-pub use metrics::{SseMetrics, SseMetricsSnapshot};
+pub use metrics::{names as metric_names, SseMetrics, SseMetricsSnapshot};
 pub use response::TEXT_EVENT_STREAM;
 pub use shutdown::Shutdown;
+#[doc = include_str!("docs/derive.md")]
+#[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
+pub use tower_sse_macros::IntoEvent;

@@ -75,6 +75,7 @@ impl StreamGuard {
         let c = self.metrics.counters();
         SseMetrics::add(&c.bytes, bytes);
         SseMetrics::add(&c.events, events);
+        crate::metrics::facade::sent(bytes, events);
     }
 
     /// Records a keep-alive of `bytes` bytes.
@@ -84,6 +85,7 @@ impl StreamGuard {
             .counters()
             .keep_alives
             .fetch_add(1, Ordering::Relaxed);
+        crate::metrics::facade::keep_alive();
     }
 
     /// Records why the stream ended (the first reason wins).
@@ -96,6 +98,7 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.metrics.close();
         let reason = self.reason.unwrap_or(EndReason::ClientGone).as_str();
+        crate::metrics::facade::stream_ended(reason, self.opened.elapsed());
         let duration_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.span.record("duration_ms", duration_ms);
         self.span.record("events", self.events);

@@ -1,4 +1,9 @@
-//! [`SseMetrics`]: counters shared by every stream of one [`SseLayer`](crate::SseLayer).
+//! [`SseMetrics`]: counters shared by every stream of one [`SseLayer`](crate::SseLayer),
+//! and (with the `metrics` feature) the same figures through the standard
+//! `metrics` facade: see [`names`].
+
+pub(crate) mod facade;
+pub use self::facade::names;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -151,8 +156,10 @@ impl SseMetrics {
         };
         if taken {
             self.inner.opened.fetch_add(1, Ordering::Relaxed);
+            facade::stream_opened();
         } else {
             self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+            facade::stream_rejected();
         }
         taken
     }
@@ -160,6 +167,7 @@ impl SseMetrics {
     /// Gives back a slot taken by [`SseMetrics::try_open`].
     pub(crate) fn close(&self) {
         self.inner.open.fetch_sub(1, Ordering::AcqRel);
+        facade::stream_closed();
     }
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {

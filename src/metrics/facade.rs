@@ -1,0 +1,172 @@
+//! The standard metrics, recorded through the [`metrics`](https://docs.rs/metrics)
+//! facade when the `metrics` feature is on; without it every function here is
+//! an empty inline function.
+//!
+//! Why `metrics` and not OpenTelemetry directly: most Rust services expose
+//! Prometheus, and do it through `metrics-exporter-prometheus`; the facade
+//! costs nothing until an app installs a recorder, and OpenTelemetry users
+//! bridge it (`metrics-exporter-opentelemetry` and similar). Names follow
+//! OpenTelemetry's conventions (dotted, units in seconds, `http.server.*`
+//! style); Prometheus exporters turn the dots into underscores.
+
+use std::time::Duration;
+
+/// Names and labels of every metric, for dashboards and tests.
+pub mod names {
+    /// Gauge: event streams open now (the layer's share of OpenTelemetry's
+    /// `http.server.active_requests`).
+    pub const ACTIVE_STREAMS: &str = "sse.server.active_streams";
+    /// Histogram, seconds: how long each stream lasted, labelled with
+    /// [`END_REASON`].
+    pub const STREAM_DURATION: &str = "sse.server.stream.duration";
+    /// Counter: events sent.
+    pub const EVENTS: &str = "sse.server.events";
+    /// Counter: body bytes sent, keep-alives and hints included.
+    pub const BYTES: &str = "sse.server.bytes";
+    /// Counter: keep-alive comments sent.
+    pub const KEEP_ALIVES: &str = "sse.server.keep_alives";
+    /// Counter: event-stream requests turned away by `max_streams`.
+    pub const REJECTED: &str = "sse.server.rejected_streams";
+    /// Label of [`STREAM_DURATION`]: `client_gone`, `ended`, `shutdown`,
+    /// `max_duration`, `slow_consumer` or `error`.
+    pub const END_REASON: &str = "sse.end_reason";
+
+    /// Gauge: subscribers of a hub topic, labelled with [`TOPIC`].
+    pub const HUB_SUBSCRIBERS: &str = "sse.hub.subscribers";
+    /// Counter: events replayed from history to reconnecting subscribers.
+    pub const HUB_REPLAYED: &str = "sse.hub.replayed_events";
+    /// Counter: gap events sent, labelled with [`TOPIC`] and [`GAP_REASON`].
+    pub const HUB_GAPS: &str = "sse.hub.gaps";
+    /// Label: the hub topic. Topics are bounded by the hub's configuration,
+    /// so is this label's cardinality.
+    pub const TOPIC: &str = "sse.topic";
+    /// Label of [`HUB_GAPS`]: the gap event's data (`lagged`, `expired`, ...).
+    pub const GAP_REASON: &str = "sse.gap_reason";
+}
+
+#[cfg(feature = "metrics")]
+mod imp {
+    use super::names;
+    use std::time::Duration;
+
+    pub(crate) fn stream_opened() {
+        metrics::gauge!(names::ACTIVE_STREAMS).increment(1.0);
+    }
+
+    pub(crate) fn stream_rejected() {
+        metrics::counter!(names::REJECTED).increment(1);
+    }
+
+    pub(crate) fn stream_closed() {
+        metrics::gauge!(names::ACTIVE_STREAMS).decrement(1.0);
+    }
+
+    pub(crate) fn stream_ended(reason: &'static str, duration: Duration) {
+        metrics::histogram!(names::STREAM_DURATION, names::END_REASON => reason)
+            .record(duration.as_secs_f64());
+    }
+
+    pub(crate) fn sent(bytes: u64, events: u64) {
+        if bytes > 0 {
+            metrics::counter!(names::BYTES).increment(bytes);
+        }
+        if events > 0 {
+            metrics::counter!(names::EVENTS).increment(events);
+        }
+    }
+
+    pub(crate) fn keep_alive() {
+        metrics::counter!(names::KEEP_ALIVES).increment(1);
+    }
+
+    pub(crate) fn hub_subscribed(topic: &str) {
+        metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_owned()).increment(1.0);
+    }
+
+    pub(crate) fn hub_unsubscribed(topic: &str) {
+        metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_owned()).decrement(1.0);
+    }
+
+    pub(crate) fn hub_replayed(topic: &str, events: u64) {
+        metrics::counter!(names::HUB_REPLAYED, names::TOPIC => topic.to_owned()).increment(events);
+    }
+
+    pub(crate) fn hub_gap(topic: &str, reason: &'static str) {
+        metrics::counter!(
+            names::HUB_GAPS,
+            names::TOPIC => topic.to_owned(),
+            names::GAP_REASON => reason
+        )
+        .increment(1);
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+mod imp {
+    use std::time::Duration;
+
+    pub(crate) fn stream_opened() {}
+    pub(crate) fn stream_rejected() {}
+    pub(crate) fn stream_closed() {}
+    pub(crate) fn stream_ended(_reason: &'static str, _duration: Duration) {}
+    pub(crate) fn sent(_bytes: u64, _events: u64) {}
+    pub(crate) fn keep_alive() {}
+    pub(crate) fn hub_subscribed(_topic: &str) {}
+    pub(crate) fn hub_unsubscribed(_topic: &str) {}
+    pub(crate) fn hub_replayed(_topic: &str, _events: u64) {}
+    pub(crate) fn hub_gap(_topic: &str, _reason: &'static str) {}
+}
+
+/// A stream took a slot (the active-streams gauge goes up).
+pub(crate) fn stream_opened() {
+    imp::stream_opened();
+}
+
+/// A request was turned away by the connection limit.
+pub(crate) fn stream_rejected() {
+    imp::stream_rejected();
+}
+
+/// A stream gave its slot back (the gauge goes down).
+pub(crate) fn stream_closed() {
+    imp::stream_closed();
+}
+
+/// A stream ended after `duration`, for `reason` (an `EndReason` label).
+pub(crate) fn stream_ended(reason: &'static str, duration: Duration) {
+    imp::stream_ended(reason, duration);
+}
+
+/// A frame went out: `bytes` bytes holding `events` events.
+pub(crate) fn sent(bytes: u64, events: u64) {
+    imp::sent(bytes, events);
+}
+
+/// A keep-alive comment went out.
+pub(crate) fn keep_alive() {
+    imp::keep_alive();
+}
+
+/// A subscriber joined `topic` (for the hub: call when a subscription is made).
+#[allow(dead_code)] // called from the hub once it is wired in
+pub(crate) fn hub_subscribed(topic: &str) {
+    imp::hub_subscribed(topic);
+}
+
+/// A subscriber of `topic` left (call when a subscription is dropped).
+#[allow(dead_code)]
+pub(crate) fn hub_unsubscribed(topic: &str) {
+    imp::hub_unsubscribed(topic);
+}
+
+/// `events` events of `topic` were replayed from history.
+#[allow(dead_code)]
+pub(crate) fn hub_replayed(topic: &str, events: u64) {
+    imp::hub_replayed(topic, events);
+}
+
+/// A gap event with data `reason` was sent to a subscriber of `topic`.
+#[allow(dead_code)]
+pub(crate) fn hub_gap(topic: &str, reason: &'static str) {
+    imp::hub_gap(topic, reason);
+}

@@ -1,0 +1,238 @@
+//! [`RelayStream`]: the upstream, read and re-encoded, as a stream of
+//! [`Relayed`] items.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures_core::Stream;
+use http::{header, Response, StatusCode};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use tokio::time::{sleep, Sleep};
+
+use super::config::{Comments, Relay};
+use super::error::{UpstreamError, UpstreamErrorKind};
+use super::item::Relayed;
+use crate::error::{BoxError, ErrorKind};
+use crate::last_event_id::LastEventId;
+use crate::parse::{EventReader, Item, Parser};
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        // Make the next upstream request on the next poll.
+        Idle,
+        Connect { #[pin] future: F },
+        Read { #[pin] reader: EventReader<B> },
+        Wait { #[pin] sleep: Sleep },
+        Done,
+    }
+}
+
+pin_project! {
+    /// The items a [`Relay`] sends downstream; wrap it in an
+    /// [`EventStream`](crate::EventStream). Made by [`Relay::stream`].
+    ///
+    /// Dropping it (hyper does when the client goes away) drops the upstream
+    /// request or body with it, which closes the upstream connection.
+    #[must_use = "streams do nothing unless polled"]
+    pub struct RelayStream<C, F, B> {
+        relay: Relay<C>,
+        // Carries the last event id and retry time across reconnections;
+        // `None` while a reader owns it.
+        parser: Option<Parser>,
+        // The last event id the client has been sent (or came with).
+        sent_id: String,
+        // Failed attempts since the last event.
+        failures: u32,
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+impl<C, F, B> RelayStream<C, F, B> {
+    pub(crate) fn new(relay: Relay<C>, last_event_id: Option<LastEventId>) -> Self {
+        let mut parser = Parser::new().max_buffered(relay.max_buffered);
+        let mut sent_id = String::new();
+        if let Some(id) = last_event_id {
+            // A dispatch with no data sets the parser's last event id and
+            // fires nothing: the upstream resumes from the client's id.
+            let _ = parser.feed(format!("id: {}\n\n", id.as_str()).as_bytes());
+            sent_id = id.into_string();
+        }
+        Self {
+            relay,
+            parser: Some(parser),
+            sent_id,
+            failures: 0,
+            state: State::Idle,
+        }
+    }
+
+    /// The last event id read from the upstream (or the client's, before
+    /// any); the one the next upstream request resumes from.
+    ///
+    /// ```
+    /// use tower_sse::{relay::Relay, LastEventId};
+    /// # use http_body_util::Empty;
+    /// # type Upstream = std::future::Ready<Result<http::Response<Empty<bytes::Bytes>>, std::io::Error>>;
+    ///
+    /// let relay = Relay::new(|_: Option<&LastEventId>| -> Upstream { unreachable!() });
+    /// let stream = relay.stream(LastEventId::new("41").ok());
+    /// assert_eq!(stream.last_event_id(), "41");
+    /// ```
+    pub fn last_event_id(&self) -> &str {
+        match (&self.parser, &self.state) {
+            (Some(parser), _) => parser.last_event_id(),
+            (None, State::Read { reader }) => reader.parser().last_event_id(),
+            (None, _) => "",
+        }
+    }
+}
+
+fn is_event_stream<B>(response: &Response<B>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+impl<C, F, B, E> Stream for RelayStream<C, F, B>
+where
+    C: FnMut(Option<&LastEventId>) -> F,
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Item = Relayed;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Relayed>> {
+        let mut this = self.project();
+        loop {
+            let error = match this.state.as_mut().project() {
+                StateProj::Idle => {
+                    let parser = this.parser.get_or_insert_with(Parser::new);
+                    let id = LastEventId::new(parser.last_event_id()).ok();
+                    let future = (this.relay.connect)(id.as_ref());
+                    this.state.set(State::Connect { future });
+                    continue;
+                }
+                StateProj::Connect { future } => match ready!(future.poll(cx)) {
+                    Ok(response) if response.status() == StatusCode::NO_CONTENT => {
+                        tracing::debug!("relay: upstream answered 204, ending");
+                        this.state.set(State::Done);
+                        continue;
+                    }
+                    Ok(response) if response.status() != StatusCode::OK => {
+                        UpstreamError::new(UpstreamErrorKind::Status(response.status()))
+                    }
+                    Ok(response) if !is_event_stream(&response) => {
+                        UpstreamError::new(UpstreamErrorKind::NotEventStream)
+                    }
+                    Ok(response) => {
+                        let parser = this.parser.take().unwrap_or_default();
+                        let reader = EventReader::with_parser(response.into_body(), parser);
+                        this.state.set(State::Read { reader });
+                        continue;
+                    }
+                    Err(e) => UpstreamError::with_source(UpstreamErrorKind::Connect, e),
+                },
+                StateProj::Read { mut reader } => match ready!(reader.as_mut().poll_next(cx)) {
+                    Some(Ok(Item::Event(event))) => {
+                        *this.failures = 0;
+                        return Poll::Ready(Some(Relayed::event(event, this.sent_id)));
+                    }
+                    Some(Ok(Item::Comment(text))) => match this.relay.comments {
+                        Comments::Forward => return Poll::Ready(Some(Relayed::comment(text))),
+                        Comments::Drop => continue,
+                    },
+                    Some(Ok(Item::Retry(retry))) => {
+                        return Poll::Ready(Some(Relayed::retry(retry)))
+                    }
+                    Some(Err(e)) if e.kind() == ErrorKind::BufferFull => {
+                        UpstreamError::with_source(UpstreamErrorKind::BufferFull, e)
+                    }
+                    Some(Err(e)) => {
+                        *this.parser = Some(reader.parser().clone());
+                        UpstreamError::with_source(UpstreamErrorKind::Body, e)
+                    }
+                    None => {
+                        *this.parser = Some(reader.parser().clone());
+                        if this.relay.reconnect_on_end {
+                            let delay = reader
+                                .parser()
+                                .retry()
+                                .unwrap_or(this.relay.reconnect_delay);
+                            tracing::debug!(?delay, "relay: upstream ended, reconnecting");
+                            this.state.set(State::Wait {
+                                sleep: sleep(delay),
+                            });
+                        } else {
+                            this.state.set(State::Done);
+                        }
+                        continue;
+                    }
+                },
+                StateProj::Wait { sleep } => {
+                    ready!(sleep.poll(cx));
+                    this.state.set(State::Idle);
+                    continue;
+                }
+                StateProj::Done => return Poll::Ready(None),
+            };
+
+            // The upstream failed: retry, or end with the terminal event.
+            if error.is_retryable() && *this.failures < this.relay.max_reconnects {
+                *this.failures += 1;
+                let delay = this
+                    .parser
+                    .as_ref()
+                    .and_then(Parser::retry)
+                    .unwrap_or(this.relay.reconnect_delay)
+                    .min(std::time::Duration::from_secs(3600));
+                tracing::warn!(
+                    error = %error,
+                    source = ?std::error::Error::source(&error),
+                    attempt = *this.failures,
+                    ?delay,
+                    "relay: upstream failed, reconnecting"
+                );
+                this.state.set(State::Wait {
+                    sleep: sleep(delay),
+                });
+                continue;
+            }
+            tracing::warn!(
+                error = %error,
+                source = ?std::error::Error::source(&error),
+                "relay: upstream failed, ending the stream"
+            );
+            this.state.set(State::Done);
+            if let Some(event) = (this.relay.on_error)(&error) {
+                return Poll::Ready(Some(Relayed::custom(event)));
+            }
+        }
+    }
+}
+
+impl<C, F, B> fmt::Debug for RelayStream<C, F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Idle => "idle",
+            State::Connect { .. } => "connecting",
+            State::Read { .. } => "reading",
+            State::Wait { .. } => "waiting",
+            State::Done => "done",
+        };
+        f.debug_struct("RelayStream")
+            .field("relay", &self.relay)
+            .field("state", &state)
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
+}
