@@ -13,9 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-conformance.sh
-features=axum,rmcp
-[ -n "${REDIS_URL:-}" ] && features=axum,rmcp,redis
-cargo build --quiet --features "$features" --example mcp_server
+# The same artifacts scripts/test.sh builds (every feature): no extra
+# compile of the crate with another feature set. Without REDIS_URL the
+# example's hub stays in memory.
+cargo build --quiet --all-features --example mcp_server
 
 node=.tools/conformance/node_modules/node/bin/node
 suite=.tools/conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js
