@@ -17,6 +17,8 @@
 //! - [`Hub`]: topics with history replay from `Last-Event-ID`, gap events,
 //!   encode-once fan-out and a [`SlowConsumer`] policy; on Redis Streams with
 //!   the `redis` feature.
+//! - [`multi`]: many topics on one connection with one resumable cursor and
+//!   per-topic authorization ([`multi::Multiplexer`]).
 //! - [`parse`]: the browser's parsing algorithm, for Rust clients and tests.
 //!
 //! ```
@@ -67,6 +69,7 @@ mod into_event;
 mod last_event_id;
 pub mod layer;
 mod metrics;
+pub mod multi;
 pub mod parse;
 #[cfg(feature = "redis")]
 pub mod redis;
