@@ -26,7 +26,7 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Sen
 /// snapshots of every topic's position that cursors name by id.
 ///
 /// Shipped: [`MemoryCheckpoints`] (one process) and, with the `redis` feature,
-/// [`RedisCheckpoints`](super::RedisCheckpoints) (every server of a cluster
+/// `RedisCheckpoints` (every server of a cluster
 /// reads what any server wrote). A store of your own must be bounded: drop
 /// what you must; a checkpoint that is gone costs its subscribers one
 /// [gap](crate::GAP_EVENT_TYPE) per topic, never a wrong event.

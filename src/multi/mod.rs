@@ -124,6 +124,8 @@ mod cursor;
 mod item;
 mod mac;
 mod multiplexer;
+#[cfg(feature = "redis")]
+mod redis_checkpoints;
 mod refusal;
 mod request;
 mod subscription;
@@ -134,6 +136,8 @@ pub use checkpoint::{CheckpointStore, MemoryCheckpoints, StoreFuture};
 pub use item::MultiEvent;
 pub use mac::CursorKey;
 pub use multiplexer::Multiplexer;
+#[cfg(feature = "redis")]
+pub use redis_checkpoints::RedisCheckpoints;
 pub use refusal::{Refusal, RefusalKind};
 pub use request::MultiRequest;
 pub use subscription::MultiSubscription;
