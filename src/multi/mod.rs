@@ -124,6 +124,7 @@ mod cursor;
 mod item;
 mod mac;
 mod multiplexer;
+mod ready;
 #[cfg(feature = "redis")]
 mod redis_checkpoints;
 mod refusal;

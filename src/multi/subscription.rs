@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_core::Stream;
-use futures_util::stream::{SelectAll, StreamExt};
+use futures_util::stream::StreamExt;
 use tokio::time::{Instant, Sleep};
 
 use super::audience::{includes, Tag};
@@ -18,6 +18,7 @@ use super::cursor::{self, CursorText, DELTA_BUDGET};
 use super::item::MultiEvent;
 use super::mac::random_u64;
 use super::multiplexer::Multiplexer;
+use super::ready::ReadySet;
 use super::wire::{scan, Header};
 use crate::event::EncodedEvent;
 use crate::Subscription;
@@ -142,7 +143,9 @@ enum Phase {
 pub struct MultiSubscription {
     topics: Box<[TopicState]>,
     starting: Vec<Tagged>,
-    live: SelectAll<Tagged>,
+    live: ReadySet<Tagged>,
+    /// The timers changed and must be polled (to register their waker).
+    timers_dirty: bool,
     queue: VecDeque<Pending>,
     checkpoint_id: u64,
     /// Indices of the topics with a delta, in the order they moved.
@@ -176,7 +179,7 @@ impl MultiSubscription {
         expiry: Option<Duration>,
     ) -> Self {
         let mut starting = Vec::new();
-        let mut live = SelectAll::new();
+        let mut live = ReadySet::new();
         for child in children {
             if topics[usize::from(child.index)].start == Start::Resolved {
                 live.push(child);
@@ -188,6 +191,7 @@ impl MultiSubscription {
             topics: topics.into_boxed_slice(),
             starting,
             live,
+            timers_dirty: true,
             queue: VecDeque::new(),
             checkpoint_id: 0,
             moved: Vec::new(),
@@ -246,6 +250,7 @@ impl MultiSubscription {
         self.refresh
             .as_mut()
             .reset(deadline(self.multi.refresh_every));
+        self.timers_dirty = true;
     }
 
     /// Moves topic `i` to `position`. Returns `false` when the delta does not
@@ -421,6 +426,16 @@ impl MultiSubscription {
         }
     }
 
+    /// Polls the refresh and expiry timers; `true` when the expiry passed.
+    fn poll_timers(&mut self) -> bool {
+        let waker = self.live.side_waker().clone();
+        let mut cx = Context::from_waker(&waker);
+        self.poll_refresh(&mut cx);
+        self.expiry
+            .as_mut()
+            .is_some_and(|expiry| expiry.as_mut().poll(&mut cx).is_ready())
+    }
+
     fn expire(&mut self) -> MultiEvent {
         let retry = self.multi.expiry_retry.as_millis();
         let body = format!("retry: {retry}\ndata: expired\n");
@@ -505,9 +520,10 @@ impl Stream for MultiSubscription {
                     }
                 }
             }
-            this.poll_refresh(cx);
-            if let Some(expiry) = this.expiry.as_mut() {
-                if expiry.as_mut().poll(cx).is_ready() {
+            // Timers are polled with their own waker, only when they woke
+            // (or were just armed): not on every delivery.
+            if this.live.take_side_wake(cx) || std::mem::take(&mut this.timers_dirty) {
+                if this.poll_timers() {
                     return Poll::Ready(Some(this.expire()));
                 }
             }
@@ -525,7 +541,8 @@ impl Stream for MultiSubscription {
                         }
                         continue;
                     }
-                    match ready!(this.live.poll_next_unpin(cx)) {
+                    let next = ready!(this.live.poll_next_item(cx)).map(|(_, item)| item);
+                    match next {
                         Some((i, Some(event))) => {
                             if let Some(pending) = this.accept(usize::from(i), &event) {
                                 if let Some(event) = this.stage(pending) {
