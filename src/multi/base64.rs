@@ -6,17 +6,25 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 /// Encodes `input` into `out` and returns the number of bytes written;
 /// `out` must hold `encoded_len(input.len())` bytes.
 pub(crate) fn encode(input: &[u8], out: &mut [u8]) -> usize {
+    let sym = |word: u32, shift: u32| ALPHABET[(word >> shift & 63) as usize];
     let mut n = 0;
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let word = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out[n] = ALPHABET[(word >> (18 - 6 * i) & 63) as usize];
-            n += 1;
+    let full = input.chunks_exact(3);
+    let tail = full.remainder();
+    for (chunk, dest) in full.zip(out.chunks_exact_mut(4)) {
+        let word = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
+        dest[0] = sym(word, 18);
+        dest[1] = sym(word, 12);
+        dest[2] = sym(word, 6);
+        dest[3] = sym(word, 0);
+        n += 4;
+    }
+    if !tail.is_empty() {
+        let word = u32::from(tail[0]) << 16 | u32::from(tail.get(1).copied().unwrap_or(0)) << 8;
+        for i in 0..=tail.len() {
+            if let Some(slot) = out.get_mut(n) {
+                *slot = sym(word, 18 - 6 * i as u32);
+                n += 1;
+            }
         }
     }
     n

@@ -37,10 +37,11 @@ const TAG: usize = 8;
 /// Bytes left for deltas.
 pub(crate) const DELTA_BUDGET: usize = MAX_RAW - HEADER - TAG;
 
-/// An encoded cursor, inline (no allocation per event).
+/// A cursor, inline (no allocation per event): its raw bytes, written as
+/// base64 straight into the frame.
 #[derive(Clone, Copy)]
 pub(crate) struct CursorText {
-    bytes: [u8; MAX_CURSOR_LEN],
+    raw: [u8; MAX_RAW],
     len: u8,
 }
 
@@ -48,19 +49,38 @@ impl CursorText {
     /// No cursor: the event carries no id, so the browser keeps its own.
     pub(crate) fn empty() -> Self {
         Self {
-            bytes: [0; MAX_CURSOR_LEN],
+            raw: [0; MAX_RAW],
             len: 0,
         }
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn raw(&self) -> &[u8] {
+        &self.raw[..usize::from(self.len)]
+    }
+
+    /// Appends the base64 text to `buf`.
+    pub(crate) fn write_to(&self, buf: &mut bytes::BytesMut) {
+        let start = buf.len();
+        let len = (self.raw().len() * 4).div_ceil(3);
+        buf.resize(start + len, 0);
+        base64::encode(self.raw(), &mut buf[start..]);
+    }
+
+    /// The base64 text.
+    pub(crate) fn to_text(self) -> String {
+        let mut buf = bytes::BytesMut::new();
+        self.write_to(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
     }
 }
 
 impl std::fmt::Debug for CursorText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+        f.write_str(&self.to_text())
     }
 }
 
@@ -87,7 +107,8 @@ pub(crate) fn encode<'a, I>(
 where
     I: IntoIterator<Item = (u8, &'a [u8], &'a [u8])>,
 {
-    let mut raw = [0_u8; MAX_RAW];
+    let mut text = CursorText::empty();
+    let raw = &mut text.raw;
     raw[0] = VERSION;
     raw[1..HEADER].copy_from_slice(&checkpoint.to_le_bytes());
     let mut n = HEADER;
@@ -108,14 +129,9 @@ where
     let tag = key.tag(&[&subscriber.to_le_bytes(), &raw[..n]]);
     raw[n..n + TAG].copy_from_slice(&tag.to_le_bytes());
     n += TAG;
-    let mut text = CursorText {
-        bytes: [0; MAX_CURSOR_LEN],
-        len: 0,
-    };
-    let len = base64::encode(&raw[..n], &mut text.bytes);
     #[allow(clippy::cast_possible_truncation)]
     {
-        text.len = len as u8;
+        text.len = n as u8;
     }
     text
 }
@@ -214,8 +230,8 @@ mod tests {
     #[test]
     fn a_cursor_without_deltas_is_23_characters() {
         let text = encode(&key(), 0, 42, []);
-        assert_eq!(text.as_bytes().len(), 23);
-        let decoded = decode(&key(), 0, text.as_bytes()).unwrap();
+        assert_eq!(text.to_text().len(), 23);
+        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
         assert_eq!(decoded.checkpoint(), 42);
         assert_eq!(decoded.deltas().count(), 0);
     }
@@ -226,7 +242,7 @@ mod tests {
         let position: &[u8] = b"k3j2h1.1042";
         assert_eq!(delta_len(base, position), Some(5));
         let text = encode(&key(), 0, 1, [(3, base, position)]);
-        let decoded = decode(&key(), 0, text.as_bytes()).unwrap();
+        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
         let delta = decoded.deltas().next().unwrap();
         assert_eq!(delta.index, 3);
         assert_eq!(delta.suffix, b"42");
@@ -244,17 +260,17 @@ mod tests {
             9,
             deltas.iter().map(|(i, b, p)| (*i, &b[..], &p[..])),
         );
-        assert!(text.as_bytes().len() <= MAX_CURSOR_LEN);
-        let decoded = decode(&key(), 0, text.as_bytes()).unwrap();
+        assert!(text.to_text().len() <= MAX_CURSOR_LEN);
+        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
         assert_eq!(decoded.deltas().count(), DELTA_BUDGET / 8);
     }
 
     #[test]
     fn another_subscribers_or_keys_cursor_does_not_verify() {
         let text = encode(&key(), 1, 5, []);
-        assert!(decode(&key(), 1, text.as_bytes()).is_some());
-        assert!(decode(&key(), 2, text.as_bytes()).is_none());
-        assert!(decode(&CursorKey::new([8; 16]), 1, text.as_bytes()).is_none());
+        assert!(decode(&key(), 1, text.to_text().as_bytes()).is_some());
+        assert!(decode(&key(), 2, text.to_text().as_bytes()).is_none());
+        assert!(decode(&CursorKey::new([8; 16]), 1, text.to_text().as_bytes()).is_none());
         assert!(decode(&key(), 1, b"5").is_none());
         assert!(decode(&key(), 1, &[b'A'; 200]).is_none());
     }
@@ -277,8 +293,8 @@ mod tests {
                 })
                 .collect();
             let text = encode(&key(), subscriber, checkpoint, deltas.iter().copied());
-            prop_assert!(text.as_bytes().len() <= MAX_CURSOR_LEN);
-            let decoded = decode(&key(), subscriber, text.as_bytes()).unwrap();
+            prop_assert!(text.to_text().len() <= MAX_CURSOR_LEN);
+            let decoded = decode(&key(), subscriber, text.to_text().as_bytes()).unwrap();
             prop_assert_eq!(decoded.checkpoint(), checkpoint);
             let got: Vec<_> = decoded.deltas().collect();
             prop_assert_eq!(got.len(), deltas.len());
@@ -291,7 +307,7 @@ mod tests {
         #[test]
         fn every_single_byte_edit_fails_verification(at in 0_usize..23, to in any::<u8>()) {
             let text = encode(&key(), 0, 77, []);
-            let mut edited = text.as_bytes().to_vec();
+            let mut edited = text.to_text().as_bytes().to_vec();
             prop_assume!(edited[at] != to);
             edited[at] = to;
             prop_assert!(decode(&key(), 0, &edited).is_none());

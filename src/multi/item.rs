@@ -51,10 +51,11 @@ impl MultiEvent {
             .and_then(|t| std::str::from_utf8(t).ok())
     }
 
-    /// The cursor: the event's SSE id, where every topic stands after it.
+    /// The cursor: the event's SSE id, where every topic stands after it
+    /// (empty for an event without an id).
     #[must_use]
-    pub fn cursor(&self) -> &str {
-        std::str::from_utf8(self.cursor.as_bytes()).unwrap_or("")
+    pub fn cursor(&self) -> String {
+        self.cursor.to_text()
     }
 
     /// The wire form (one copy; the stream itself writes it into its frame).
@@ -66,13 +67,12 @@ impl MultiEvent {
     }
 
     pub(crate) fn write(&self, buf: &mut BytesMut) {
-        let cursor = self.cursor.as_bytes();
-        buf.reserve(self.body.len() + self.type_line.len() + cursor.len() + 6);
+        buf.reserve(self.body.len() + self.type_line.len() + 128 + 6);
         buf.put_slice(&self.body);
         buf.put_slice(&self.type_line);
-        if !cursor.is_empty() {
+        if !self.cursor.is_empty() {
             buf.put_slice(b"id: ");
-            buf.put_slice(cursor);
+            self.cursor.write_to(buf);
             buf.put_u8(b'\n');
         }
         buf.put_u8(b'\n');

@@ -127,17 +127,35 @@ impl SipHasher24 {
         self.v[0] ^= m;
     }
 
-    fn write(&mut self, bytes: &[u8]) {
+    fn write_byte(&mut self, b: u8) {
+        self.tail |= u64::from(b) << (8 * self.ntail);
+        self.ntail += 1;
+        if self.ntail == 8 {
+            let m = self.tail;
+            self.compress(m);
+            self.tail = 0;
+            self.ntail = 0;
+        }
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) {
         self.len = self.len.wrapping_add(bytes.len());
-        for &b in bytes {
-            self.tail |= u64::from(b) << (8 * self.ntail);
-            self.ntail += 1;
-            if self.ntail == 8 {
-                let m = self.tail;
-                self.compress(m);
-                self.tail = 0;
-                self.ntail = 0;
-            }
+        while self.ntail != 0 {
+            let Some((&b, rest)) = bytes.split_first() else {
+                return;
+            };
+            self.write_byte(b);
+            bytes = rest;
+        }
+        // Whole words at a time.
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut m = [0; 8];
+            m.copy_from_slice(word);
+            self.compress(u64::from_le_bytes(m));
+        }
+        for &b in words.remainder() {
+            self.write_byte(b);
         }
     }
 

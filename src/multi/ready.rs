@@ -162,12 +162,23 @@ where
             let Some(stream) = self.streams.get_mut(index).and_then(Option::as_mut) else {
                 continue;
             };
-            if turn >= TURN {
+            let turn = if turn < TURN {
+                turn
+            } else if self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+            {
+                // Nobody else is waiting: no need to give up the turn.
+                0
+            } else {
                 // Its turn is over: back of the queue, still ready.
                 child.queued.store(false, Ordering::Release);
                 child.enqueue();
                 continue;
-            }
+            };
             // Wakes from now on queue it again.
             child.queued.store(false, Ordering::Release);
             let mut child_cx = Context::from_waker(waker);
