@@ -81,7 +81,7 @@ fn read_frame(frame: &[u8], start: Instant, published: &[AtomicU64], lat: &mut V
 
 async fn open(kind: Kind, hub: &Hub, multi: &Multiplexer) -> Box<dyn BodyFrames> {
     match kind {
-        Kind::Single => Box::new(EventStream::new(hub.subscribe(HOT))),
+        Kind::Single => Box::new(EventStream::new(hub.subscribe(HOT).unwrap())),
         Kind::Multi => {
             let mut topics = vec![HOT.to_owned()];
             topics.extend((1..64).map(|n| format!("idle-{n}")));
@@ -169,7 +169,7 @@ async fn round(kind: Kind, n: usize, burst: usize, paced: usize) -> (f64, Vec<u6
 }
 
 async fn single_route(State((hub, _)): State<(Hub, Multiplexer)>) -> axum::response::Response {
-    EventStream::new(hub.subscribe(HOT)).into_response()
+    EventStream::new(hub.subscribe(HOT).unwrap()).into_response()
 }
 
 async fn multi_route(State((_, multi)): State<(Hub, Multiplexer)>) -> axum::response::Response {

@@ -329,7 +329,8 @@ impl Multiplexer {
     /// # Errors
     ///
     /// A [`Refusal`] for a request past the limits, an expired subscriber, a
-    /// closed hub or an unreadable checkpoint store.
+    /// closed hub, a hub that cannot take one of the topics (its topic bound,
+    /// an engine failure) or an unreadable checkpoint store.
     ///
     /// ```
     /// use tower_sse::{multi::{MultiRequest, Multiplexer, RefusalKind}, Hub};
@@ -383,7 +384,12 @@ impl Multiplexer {
                 Start::Resolved => std::str::from_utf8(&position).unwrap_or(LIVE),
                 _ => LIVE,
             };
-            let child = self.hub.subscribe_from(name, Some(after));
+            let child = self.hub.subscribe_from(name, Some(after)).map_err(|error| {
+                // Over the hub's topic bound, or the engine cannot follow:
+                // a retry later may succeed.
+                tracing::warn!(%error, topic = %name, "cannot subscribe; refusing with a retry hint");
+                Refusal::new(RefusalKind::Unavailable).with_topic(name.as_str())
+            })?;
             #[allow(clippy::cast_possible_truncation)]
             children.push(Tagged::new(index as u8, child));
             topics.push(TopicState::new(name, position, start));

@@ -58,8 +58,9 @@ pub enum RefusalKind {
     /// `Last-Event-ID` is longer than
     /// [`Multiplexer::max_cursor_len`](super::Multiplexer::max_cursor_len) (400).
     CursorTooLong,
-    /// The checkpoint store could not be read or the hub is closed: 200 with a
-    /// retry hint, so the browser tries again.
+    /// The checkpoint store could not be read, the hub is closed or cannot
+    /// take a topic (its topic bound, an engine failure): 200 with a retry
+    /// hint, so the browser tries again.
     Unavailable,
 }
 
