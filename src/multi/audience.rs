@@ -3,7 +3,7 @@
 //!
 //! [`Multiplexer::private`](super::Multiplexer::private) puts one comment line
 //! first in the event: `: tower-sse-for <tag> <tag> ...`, where each tag is 16
-//! hex digits of SipHash under the [`CursorKey`](super::CursorKey) of one
+//! hex digits of `SipHash` under the [`CursorKey`](super::CursorKey) of one
 //! principal id. Recipients never learn the other recipients' ids (only their
 //! keyed tags), and the line is cut off the shared bytes (a `Bytes` slice, one
 //! reference-count bump) before the event is sent. A multi-topic subscription

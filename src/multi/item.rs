@@ -25,11 +25,11 @@ use super::cursor::CursorText;
 /// let mut stream = multi.subscribe(MultiRequest::new(["a", "b"])).await?;
 /// let priming = stream.next().await.unwrap();
 /// assert_eq!(priming.topic(), None);
-/// hub.publish("b", "hello").await?;
+/// let id = hub.publish("b", "hello").await?; // the hub's own id
 /// let event = stream.next().await.unwrap();
 /// assert_eq!(event.topic(), Some("b"));
 /// let wire = String::from_utf8(event.to_bytes().to_vec())?;
-/// assert_eq!(wire, format!("id: 1\ndata: hello\nevent: b\nid: {}\n\n", event.cursor()));
+/// assert_eq!(wire, format!("id: {id}\ndata: hello\nevent: b\nid: {}\n\n", event.cursor()));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! [`CursorKey`]: the secret that makes cursors and audience tags tamper-safe,
 //! and the keyed hash (SipHash-2-4) behind it.
 //!
-//! SipHash is a pseudo-random function designed for short inputs under a
+//! `SipHash` is a pseudo-random function designed for short inputs under a
 //! 128-bit secret key: without the key, an attacker cannot compute the tag of
 //! any message, so an edited cursor fails verification (probability of a
 //! forgery per attempt: 2^-64). It is small enough to carry here instead of a

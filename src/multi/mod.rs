@@ -61,7 +61,7 @@
 //! after the prefix it shares with its checkpointed one (4 to 8 bytes for
 //! usual ids). When the next delta would not fit, the subscription saves a
 //! new checkpoint and starts over with none (for 64 busy topics about every
-//! tenth event; for one busy topic among 64, almost never). A SipHash tag
+//! tenth event; for one busy topic among 64, almost never). A `SipHash` tag
 //! under the [`CursorKey`], over the subscriber's principal and every byte,
 //! ends the cursor; the whole is base64url. Layout in the `cursor` module.
 //!
@@ -101,12 +101,16 @@
 //! At most [`Multiplexer::max_topics`] topics (default 64, at most 255), a
 //! `Last-Event-ID` of at most [`Multiplexer::max_cursor_len`] bytes, a list
 //! read no further than 256 entries: refused with 400 past them. A cursor
-//! costs one base64 decode and one SipHash of at most 128 bytes, one store
+//! costs one base64 decode and one `SipHash` of at most 128 bytes, one store
 //! read, and per topic one bounded replay from the hub's history. Only
-//! topics with something to deliver are polled (a `SelectAll` of the hub's
-//! subscriptions), so one busy topic among 64 costs about what a single-topic
-//! subscription costs plus a header scan and a cursor (see
-//! `benches/multi_fanout.rs`).
+//! topics with something to deliver are polled (each hub subscription has
+//! its own waker, made once, that queues its index; timers have one too), so
+//! a delivery costs no allocation and does not touch the 63 idle topics:
+//! one topic's poll, a header scan, a cursor (one `SipHash` of at most 96
+//! bytes, base64-written straight into the frame) and a copy of the event
+//! into the frame (the single-topic path sends a lone event without one).
+//! `benches/multi_fanout.rs` measures it against the single-topic
+//! subscription.
 //!
 //! # Hooks this module would use from the hub
 //!

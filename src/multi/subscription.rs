@@ -138,7 +138,7 @@ enum Phase {
 /// and a `retry:` hint).
 ///
 /// Only topics with something to deliver are polled: one event among 64
-/// topics costs one topic's poll, a header scan, and a cursor (one SipHash
+/// topics costs one topic's poll, a header scan, and a cursor (one `SipHash`
 /// over at most 88 bytes).
 pub struct MultiSubscription {
     topics: Box<[TopicState]>,
@@ -522,10 +522,9 @@ impl Stream for MultiSubscription {
             }
             // Timers are polled with their own waker, only when they woke
             // (or were just armed): not on every delivery.
-            if this.live.take_side_wake(cx) || std::mem::take(&mut this.timers_dirty) {
-                if this.poll_timers() {
-                    return Poll::Ready(Some(this.expire()));
-                }
+            let timers = this.live.take_side_wake(cx) | std::mem::take(&mut this.timers_dirty);
+            if timers && this.poll_timers() {
+                return Poll::Ready(Some(this.expire()));
             }
             match this.phase {
                 Phase::Starting => {
