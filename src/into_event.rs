@@ -158,7 +158,7 @@ pub trait EventItem: sealed::Sealed {
     fn encode_item(self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error>;
 }
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
@@ -167,6 +167,15 @@ impl<T: IntoEvent> sealed::Sealed for T {}
 impl<T: IntoEvent> EventItem for T {
     fn encode_item(self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
         self.encode_into(buf).map(|()| None)
+    }
+}
+
+impl sealed::Sealed for crate::multi::MultiEvent {}
+
+impl EventItem for crate::multi::MultiEvent {
+    fn encode_item(self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
+        self.write(buf);
+        Ok(None)
     }
 }
 

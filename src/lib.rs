@@ -20,6 +20,8 @@
 //!   Streams with the `redis` feature, or your own.
 //! - [`resumable`]: resumable response streams (AI answers, MCP tool calls)
 //!   that a client resumes with `Last-Event-ID` on any node.
+//! - [`multi`]: many topics on one connection with one resumable cursor and
+//!   per-topic authorization ([`multi::Multiplexer`]).
 //! - [`parse`]: the browser's parsing algorithm, for Rust clients and tests.
 //! - [`relay`]: an upstream event stream re-served spec-exact, reconnecting
 //!   with `Last-Event-ID` (gateways, LLM proxies).
@@ -90,6 +92,7 @@ pub mod layer;
 #[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
 pub mod mcp;
 mod metrics;
+pub mod multi;
 pub mod parse;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

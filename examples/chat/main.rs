@@ -29,6 +29,8 @@
 //!     http://127.0.0.1:3000/rooms/general/messages
 //! ```
 //!
+//! `GET /multi` joins several rooms over one `EventSource` (see `rooms.rs`).
+//!
 //! Routes: `GET /` the chat page, `POST /rooms/{room}/messages` with
 //! `{"user": "...", "message": "..."}`, `GET /rooms/{room}/events` the event
 //! stream: `event: chat`, an id, and `{"user","message","room","sent_at"}`.
@@ -39,6 +41,7 @@ mod common_hub;
 mod signal;
 
 mod app;
+mod rooms;
 
 use tower_sse::Shutdown;
 use tracing_subscriber::EnvFilter;
@@ -56,7 +59,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("chat rooms: http://127.0.0.1:{port}/");
-    axum::serve(listener, app::router(hub, shutdown.clone())?)
+    println!("several rooms over one connection: http://127.0.0.1:{port}/multi");
+    let router =
+        app::router(hub.clone(), shutdown.clone())?.merge(rooms::router(hub, shutdown.clone())?);
+    axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.triggered().await })
         .await?;
     tracing::info!("bye");

@@ -1,0 +1,321 @@
+//! The cursor codec: one SSE id that says where every topic of a
+//! multi-topic subscription stands, in at most 128 bytes.
+//!
+//! # Format
+//!
+//! The id is URL-safe base64 (no padding) of at most 96 bytes:
+//!
+//! ```text
+//! version (1) | checkpoint id (8, LE) | delta* | tag (8, LE)
+//! delta = topic index (1) | shared prefix length (1) | suffix length (1) | suffix
+//! ```
+//!
+//! The checkpoint id names a server-side snapshot of every topic's position
+//! (see [`checkpoint`](super::checkpoint)); each delta says that topic `index`
+//! of that snapshot has since moved to the position that shares `prefix` bytes
+//! with its snapshot position and continues with `suffix`. Positions are event
+//! ids (`<epoch>.<offset>`, a Redis stream id, an app's own id), so consecutive
+//! positions of one topic share a long prefix and a delta costs 4 to 8 bytes.
+//! When the next delta would not fit, the subscription writes a new checkpoint
+//! and starts again with no deltas.
+//!
+//! The tag is SipHash-2-4 under the [`CursorKey`] over the subscriber's
+//! identity tag and every byte before it: an edited cursor, or one issued to
+//! another subscriber, fails verification and counts as lost (every topic gets
+//! a gap), never as a different position.
+
+use super::base64;
+use super::mac::CursorKey;
+
+/// The longest cursor this codec writes: 128 bytes, the limit under which a
+/// `Last-Event-ID` may be CORS-safelisted.
+pub(crate) const MAX_CURSOR_LEN: usize = 128;
+const MAX_RAW: usize = 96;
+const VERSION: u8 = 1;
+const HEADER: usize = 9;
+const TAG: usize = 8;
+/// Bytes left for deltas.
+pub(crate) const DELTA_BUDGET: usize = MAX_RAW - HEADER - TAG;
+
+/// A cursor, inline (no allocation per event): its raw bytes, written as
+/// base64 straight into the frame.
+#[derive(Clone, Copy)]
+pub(crate) struct CursorText {
+    raw: [u8; MAX_RAW],
+    len: u8,
+}
+
+impl CursorText {
+    /// No cursor: the event carries no id, so the browser keeps its own.
+    pub(crate) fn empty() -> Self {
+        Self {
+            raw: [0; MAX_RAW],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn raw(&self) -> &[u8] {
+        &self.raw[..usize::from(self.len)]
+    }
+
+    /// Appends the base64 text to `buf`.
+    pub(crate) fn write_to(&self, buf: &mut bytes::BytesMut) {
+        let start = buf.len();
+        let len = (self.raw().len() * 4).div_ceil(3);
+        buf.resize(start + len, 0);
+        base64::encode(self.raw(), &mut buf[start..]);
+    }
+
+    /// The base64 text.
+    pub(crate) fn to_text(self) -> String {
+        let mut buf = bytes::BytesMut::new();
+        self.write_to(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl std::fmt::Debug for CursorText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count().min(255)
+}
+
+/// The bytes the delta from `base` to `position` takes, or `None` when it
+/// cannot be written as a delta at all (suffix over 255 bytes).
+pub(crate) fn delta_len(base: &[u8], position: &[u8]) -> Option<usize> {
+    let suffix = position.len() - common_prefix(base, position);
+    (suffix <= 255).then_some(3 + suffix)
+}
+
+/// Writes a cursor. The deltas (topic index, snapshot position, current
+/// position) must fit in [`DELTA_BUDGET`] (checked by the caller with
+/// [`delta_len`]); extra deltas are left out rather than overflow.
+pub(crate) fn encode<'a, I>(
+    key: &CursorKey,
+    subscriber: u64,
+    checkpoint: u64,
+    deltas: I,
+) -> CursorText
+where
+    I: IntoIterator<Item = (u8, &'a [u8], &'a [u8])>,
+{
+    let mut text = CursorText::empty();
+    let raw = &mut text.raw;
+    raw[0] = VERSION;
+    raw[1..HEADER].copy_from_slice(&checkpoint.to_le_bytes());
+    let mut n = HEADER;
+    for (index, base, position) in deltas {
+        let prefix = common_prefix(base, position);
+        let suffix = &position[prefix..];
+        let Ok(suffix_len) = u8::try_from(suffix.len()) else {
+            continue;
+        };
+        if n + 3 + suffix.len() > MAX_RAW - TAG {
+            continue;
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        raw[n..n + 3].copy_from_slice(&[index, prefix as u8, suffix_len]);
+        raw[n + 3..n + 3 + suffix.len()].copy_from_slice(suffix);
+        n += 3 + suffix.len();
+    }
+    let tag = key.tag(&[&subscriber.to_le_bytes(), &raw[..n]]);
+    raw[n..n + TAG].copy_from_slice(&tag.to_le_bytes());
+    n += TAG;
+    #[allow(clippy::cast_possible_truncation)]
+    {
+        text.len = n as u8;
+    }
+    text
+}
+
+/// A verified cursor.
+#[derive(Debug, Clone)]
+pub(crate) struct Decoded {
+    raw: [u8; MAX_RAW],
+    /// Where the deltas end (the tag starts).
+    end: usize,
+}
+
+/// One delta of a verified cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Delta<'a> {
+    pub(crate) index: u8,
+    pub(crate) prefix: usize,
+    pub(crate) suffix: &'a [u8],
+}
+
+impl Delta<'_> {
+    /// The position this delta names, from the snapshot position `base`;
+    /// `None` when the prefix is longer than `base`.
+    pub(crate) fn apply(&self, base: &[u8]) -> Option<Vec<u8>> {
+        let mut position = base.get(..self.prefix)?.to_vec();
+        position.extend_from_slice(self.suffix);
+        Some(position)
+    }
+}
+
+impl Decoded {
+    pub(crate) fn checkpoint(&self) -> u64 {
+        let mut id = [0; 8];
+        id.copy_from_slice(&self.raw[1..HEADER]);
+        u64::from_le_bytes(id)
+    }
+
+    pub(crate) fn deltas(&self) -> impl Iterator<Item = Delta<'_>> {
+        let mut at = HEADER;
+        std::iter::from_fn(move || {
+            if at >= self.end {
+                return None;
+            }
+            let [index, prefix, len] = [self.raw[at], self.raw[at + 1], self.raw[at + 2]];
+            let suffix = &self.raw[at + 3..at + 3 + usize::from(len)];
+            at += 3 + usize::from(len);
+            Some(Delta {
+                index,
+                prefix: usize::from(prefix),
+                suffix,
+            })
+        })
+    }
+}
+
+/// Verifies and parses a cursor; `None` for anything this key did not write
+/// for this subscriber. Costs at most one pass over 128 bytes.
+pub(crate) fn decode(key: &CursorKey, subscriber: u64, text: &[u8]) -> Option<Decoded> {
+    if text.len() > MAX_CURSOR_LEN {
+        return None;
+    }
+    let mut raw = [0_u8; MAX_RAW];
+    let n = base64::decode(text, &mut raw)?;
+    if n < HEADER + TAG || raw[0] != VERSION {
+        return None;
+    }
+    let end = n - TAG;
+    let mut tag = [0; 8];
+    tag.copy_from_slice(&raw[end..n]);
+    let expected = key.tag(&[&subscriber.to_le_bytes(), &raw[..end]]);
+    // Compare without an early exit.
+    if (u64::from_le_bytes(tag) ^ expected) != 0 {
+        return None;
+    }
+    // The deltas must tile the space exactly.
+    let mut at = HEADER;
+    while at < end {
+        if at + 3 > end {
+            return None;
+        }
+        at += 3 + usize::from(raw[at + 2]);
+    }
+    (at == end).then_some(Decoded { raw, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn key() -> CursorKey {
+        CursorKey::new([7; 16])
+    }
+
+    #[test]
+    fn a_cursor_without_deltas_is_23_characters() {
+        let text = encode(&key(), 0, 42, []);
+        assert_eq!(text.to_text().len(), 23);
+        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
+        assert_eq!(decoded.checkpoint(), 42);
+        assert_eq!(decoded.deltas().count(), 0);
+    }
+
+    #[test]
+    fn deltas_keep_only_the_suffix_after_the_shared_prefix() {
+        let base: &[u8] = b"k3j2h1.1000";
+        let position: &[u8] = b"k3j2h1.1042";
+        assert_eq!(delta_len(base, position), Some(5));
+        let text = encode(&key(), 0, 1, [(3, base, position)]);
+        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
+        let delta = decoded.deltas().next().unwrap();
+        assert_eq!(delta.index, 3);
+        assert_eq!(delta.suffix, b"42");
+        assert_eq!(delta.apply(base).unwrap(), position);
+    }
+
+    #[test]
+    fn the_budget_holds_deltas_for_a_dozen_topics_and_never_exceeds_128() {
+        let deltas: Vec<(u8, Vec<u8>, Vec<u8>)> = (0..40)
+            .map(|i| (i, b"1733050000123-0".to_vec(), b"1733050000456-0".to_vec()))
+            .collect();
+        let text = encode(
+            &key(),
+            0,
+            9,
+            deltas.iter().map(|(i, b, p)| (*i, &b[..], &p[..])),
+        );
+        assert!(text.to_text().len() <= MAX_CURSOR_LEN);
+        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
+        assert_eq!(decoded.deltas().count(), DELTA_BUDGET / 8);
+    }
+
+    #[test]
+    fn another_subscribers_or_keys_cursor_does_not_verify() {
+        let text = encode(&key(), 1, 5, []);
+        assert!(decode(&key(), 1, text.to_text().as_bytes()).is_some());
+        assert!(decode(&key(), 2, text.to_text().as_bytes()).is_none());
+        assert!(decode(&CursorKey::new([8; 16]), 1, text.to_text().as_bytes()).is_none());
+        assert!(decode(&key(), 1, b"5").is_none());
+        assert!(decode(&key(), 1, &[b'A'; 200]).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn positions_round_trip_through_a_cursor(
+            checkpoint in any::<u64>(),
+            subscriber in any::<u64>(),
+            pairs in proptest::collection::vec(("[0-9a-z.-]{0,20}", "[0-9a-z.-]{0,20}"), 0..12),
+        ) {
+            let mut used = 0;
+            let deltas: Vec<(u8, &[u8], &[u8])> = pairs
+                .iter()
+                .enumerate()
+                .map(|(i, (b, p))| (u8::try_from(i).unwrap(), b.as_bytes(), p.as_bytes()))
+                .take_while(|(_, b, p)| {
+                    used += delta_len(b, p).unwrap();
+                    used <= DELTA_BUDGET
+                })
+                .collect();
+            let text = encode(&key(), subscriber, checkpoint, deltas.iter().copied());
+            prop_assert!(text.to_text().len() <= MAX_CURSOR_LEN);
+            let decoded = decode(&key(), subscriber, text.to_text().as_bytes()).unwrap();
+            prop_assert_eq!(decoded.checkpoint(), checkpoint);
+            let got: Vec<_> = decoded.deltas().collect();
+            prop_assert_eq!(got.len(), deltas.len());
+            for (delta, (index, base, position)) in got.iter().zip(&deltas) {
+                prop_assert_eq!(delta.index, *index);
+                prop_assert_eq!(&delta.apply(base).unwrap()[..], *position);
+            }
+        }
+
+        #[test]
+        fn every_single_byte_edit_fails_verification(at in 0_usize..23, to in any::<u8>()) {
+            let text = encode(&key(), 0, 77, []);
+            let mut edited = text.to_text().as_bytes().to_vec();
+            prop_assume!(edited[at] != to);
+            edited[at] = to;
+            prop_assert!(decode(&key(), 0, &edited).is_none());
+        }
+
+        #[test]
+        fn garbage_never_panics(text in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode(&key(), 0, &text);
+        }
+    }
+}

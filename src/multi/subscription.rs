@@ -1,0 +1,573 @@
+//! [`MultiSubscription`]: many topics of a hub as one stream with one cursor.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_core::Stream;
+use futures_util::stream::StreamExt;
+use tokio::time::{Instant, Sleep};
+
+use super::audience::{includes, Tag};
+use super::checkpoint::{Snapshot, StoreFuture};
+use super::cursor::{self, CursorText, DELTA_BUDGET};
+use super::item::MultiEvent;
+use super::mac::random_u64;
+use super::multiplexer::Multiplexer;
+use super::ready::ReadySet;
+use super::wire::{scan, Header};
+use crate::event::EncodedEvent;
+use crate::Subscription;
+
+const GAP_LINE: &[u8] = b"event: sse-gap\n";
+/// The retry hint sent when a checkpoint cannot be saved.
+const SAVE_FAILED_RETRY: &[u8] = b"retry: 2000\n";
+
+/// How a topic's first event from the hub is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Already positioned: every event is forwarded.
+    Resolved,
+    /// Started live: the hub's gap event only says where it starts.
+    Swallow,
+    /// Its position was lost: the hub's gap event is announced with this reason.
+    Announce(&'static str),
+}
+
+/// One topic of the subscription.
+pub(crate) struct TopicState {
+    pub(crate) name: Bytes,
+    /// `event: <name>\n`
+    type_line: Bytes,
+    /// The id of the last event delivered (or skipped); empty when unknown.
+    pub(crate) position: Bytes,
+    /// Its position in the current checkpoint.
+    checkpoint: Bytes,
+    /// The bytes of its delta in the cursor; 0 when it has none.
+    delta: usize,
+    pub(crate) start: Start,
+}
+
+impl TopicState {
+    pub(crate) fn new(name: &str, position: Bytes, start: Start) -> Self {
+        let mut line = BytesMut::with_capacity(name.len() + 8);
+        line.put_slice(b"event: ");
+        line.put_slice(name.as_bytes());
+        line.put_u8(b'\n');
+        Self {
+            name: Bytes::copy_from_slice(name.as_bytes()),
+            type_line: line.freeze(),
+            checkpoint: position.clone(),
+            position,
+            delta: 0,
+            start,
+        }
+    }
+}
+
+/// One hub subscription, tagged with its topic's index; yields `(index,
+/// None)` once when it ends.
+pub(crate) struct Tagged {
+    index: u8,
+    inner: Option<Subscription>,
+}
+
+impl Tagged {
+    pub(crate) fn new(index: u8, inner: Subscription) -> Self {
+        Self {
+            index,
+            inner: Some(inner),
+        }
+    }
+}
+
+impl Stream for Tagged {
+    type Item = (u8, Option<EncodedEvent>);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let item = ready!(Pin::new(inner).poll_next(cx));
+        if item.is_none() {
+            self.inner = None;
+        }
+        Poll::Ready(Some((self.index, item)))
+    }
+}
+
+/// An event waiting to be given its cursor.
+struct Pending {
+    /// The topic whose position it moves.
+    topic: Option<usize>,
+    position: Option<Bytes>,
+    body: Bytes,
+    type_line: Bytes,
+    label: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the hub to say where each live-started topic starts.
+    Starting,
+    Running,
+    Done,
+}
+
+/// A stream of the events of many topics, from
+/// [`Multiplexer::subscribe`](super::Multiplexer::subscribe): put it into an
+/// [`EventStream`](crate::EventStream).
+///
+/// It yields [`MultiEvent`]s: first a priming event (an id and no data, so
+/// that a reconnect resumes from here even if nothing was published), then
+/// every event of every topic exactly once and in order per topic, each
+/// carrying its topic as the event type and the cursor as its id. A topic
+/// whose history no longer covers its position gets its own
+/// [gap event](crate::GAP_EVENT_TYPE) with data
+/// `{"topic":"<name>","reason":"<reason>"}`; the others resume exactly.
+///
+/// The stream ends (cleanly; the browser reconnects and resumes) when a topic
+/// subscription ends (its subscriber fell behind under
+/// [`SlowConsumer::Disconnect`](crate::SlowConsumer::Disconnect), or the
+/// topic or hub was closed), when a checkpoint cannot be saved (with a
+/// `retry:` hint), and at the subscriber's expiry (with an `sse-expired` event
+/// and a `retry:` hint).
+///
+/// Only topics with something to deliver are polled: one event among 64
+/// topics costs one topic's poll, a header scan, and a cursor (one `SipHash`
+/// over at most 88 bytes).
+pub struct MultiSubscription {
+    topics: Box<[TopicState]>,
+    starting: Vec<Tagged>,
+    live: ReadySet<Tagged>,
+    /// The timers changed and must be polled (to register their waker).
+    timers_dirty: bool,
+    queue: VecDeque<Pending>,
+    checkpoint_id: u64,
+    /// Indices of the topics with a delta, in the order they moved.
+    moved: Vec<u8>,
+    delta_total: usize,
+    saving: Option<StoreFuture<()>>,
+    held: Option<MultiEvent>,
+    refreshing: Option<StoreFuture<()>>,
+    refresh: Pin<Box<Sleep>>,
+    expiry: Option<Pin<Box<Sleep>>>,
+    multi: Multiplexer,
+    subscriber: u64,
+    audience: Option<Tag>,
+    phase: Phase,
+}
+
+/// `now + duration`, saturating at about 30 years.
+pub(crate) fn deadline(duration: Duration) -> Instant {
+    let max = Duration::from_secs(30 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(duration.min(max)).unwrap_or(now)
+}
+
+impl MultiSubscription {
+    pub(crate) fn new(
+        multi: Multiplexer,
+        topics: Vec<TopicState>,
+        children: Vec<Tagged>,
+        subscriber: u64,
+        audience: Option<Tag>,
+        expiry: Option<Duration>,
+    ) -> Self {
+        let mut starting = Vec::new();
+        let mut live = ReadySet::new();
+        for child in children {
+            if topics[usize::from(child.index)].start == Start::Resolved {
+                live.push(child);
+            } else {
+                starting.push(child);
+            }
+        }
+        Self {
+            topics: topics.into_boxed_slice(),
+            starting,
+            live,
+            timers_dirty: true,
+            queue: VecDeque::new(),
+            checkpoint_id: 0,
+            moved: Vec::new(),
+            delta_total: 0,
+            saving: None,
+            held: None,
+            refreshing: None,
+            refresh: Box::pin(tokio::time::sleep_until(deadline(multi.refresh_every))),
+            expiry: expiry.map(|e| Box::pin(tokio::time::sleep_until(deadline(e)))),
+            multi,
+            subscriber,
+            audience,
+            phase: Phase::Starting,
+        }
+    }
+
+    /// The topics, in the order they were requested.
+    ///
+    /// ```
+    /// use tower_sse::{multi::{MultiRequest, Multiplexer}, Hub};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::multi::Refusal> {
+    /// let multi = Multiplexer::new(Hub::new());
+    /// let stream = multi.subscribe(MultiRequest::new(["a", "b"])).await?;
+    /// assert_eq!(stream.topics().collect::<Vec<_>>(), ["a", "b"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.topics
+            .iter()
+            .map(|t| std::str::from_utf8(&t.name).unwrap_or(""))
+    }
+
+    fn cursor(&self) -> CursorText {
+        let deltas = self.moved.iter().map(|&i| {
+            let topic = &self.topics[usize::from(i)];
+            (i, &topic.checkpoint[..], &topic.position[..])
+        });
+        cursor::encode(&self.multi.key, self.subscriber, self.checkpoint_id, deltas)
+    }
+
+    fn snapshot(&self) -> Bytes {
+        Snapshot::encode(self.topics.iter().map(|t| (&t.name[..], &t.checkpoint[..])))
+    }
+
+    /// Starts a new checkpoint of every topic's current position.
+    fn checkpoint(&mut self) {
+        for topic in &mut *self.topics {
+            topic.checkpoint = topic.position.clone();
+            topic.delta = 0;
+        }
+        self.moved.clear();
+        self.delta_total = 0;
+        self.checkpoint_id = random_u64();
+        self.saving = Some(self.multi.store.save(self.checkpoint_id, self.snapshot()));
+        self.refresh
+            .as_mut()
+            .reset(deadline(self.multi.refresh_every));
+        self.timers_dirty = true;
+    }
+
+    /// Moves topic `i` to `position`. Returns `false` when the delta does not
+    /// fit the cursor: the caller checkpoints (or, with `optional`, nothing
+    /// changed).
+    fn set_position(&mut self, i: usize, position: Bytes, optional: bool) -> bool {
+        let topic = &self.topics[i];
+        let len = if position == topic.checkpoint {
+            0
+        } else {
+            cursor::delta_len(&topic.checkpoint, &position).unwrap_or(usize::MAX)
+        };
+        let total = (self.delta_total - topic.delta).saturating_add(len);
+        if total > DELTA_BUDGET {
+            if !optional {
+                self.topics[i].position = position;
+            }
+            return false;
+        }
+        let topic = &mut self.topics[i];
+        let had = topic.delta > 0;
+        topic.position = position;
+        topic.delta = len;
+        self.delta_total = total;
+        #[allow(clippy::cast_possible_truncation)]
+        let index = i as u8;
+        match (had, len > 0) {
+            (false, true) => self.moved.push(index),
+            (true, false) => self.moved.retain(|&m| m != index),
+            _ => {}
+        }
+        true
+    }
+
+    /// Gives `pending` its cursor; `None` when it waits for a checkpoint save.
+    fn stage(&mut self, pending: Pending) -> Option<MultiEvent> {
+        if let (Some(i), Some(position)) = (pending.topic, pending.position) {
+            if !self.set_position(i, position, false) {
+                self.checkpoint();
+            }
+        }
+        let event = MultiEvent {
+            body: pending.body,
+            type_line: pending.type_line,
+            topic: pending.label,
+            cursor: self.cursor(),
+        };
+        if self.saving.is_some() {
+            self.held = Some(event);
+            None
+        } else {
+            Some(event)
+        }
+    }
+
+    fn gap(&self, i: usize, reason: &[u8], position: Option<Bytes>) -> Pending {
+        let name = &self.topics[i].name;
+        let mut body = BytesMut::with_capacity(name.len() + reason.len() + 32);
+        body.put_slice(b"data: {\"topic\":");
+        json_string(&mut body, name);
+        body.put_slice(b",\"reason\":");
+        json_string(&mut body, reason);
+        body.put_slice(b"}\n");
+        Pending {
+            topic: Some(i),
+            position,
+            body: body.freeze(),
+            type_line: Bytes::from_static(GAP_LINE),
+            label: Some(name.clone()),
+        }
+    }
+
+    /// Reads one event of topic `i` from the hub: what to send, if anything.
+    fn accept(&mut self, i: usize, event: &EncodedEvent) -> Option<Pending> {
+        let bytes = event.as_bytes();
+        let header = scan(bytes);
+        let position = header.id.clone().map(|id| bytes.slice(id));
+        let start = std::mem::replace(&mut self.topics[i].start, Start::Resolved);
+        if header.gap {
+            return match start {
+                Start::Swallow => {
+                    if let Some(position) = position {
+                        self.topics[i].position = position.clone();
+                        self.topics[i].checkpoint = position;
+                    }
+                    None
+                }
+                Start::Announce(reason) => Some(self.gap(i, reason.as_bytes(), position)),
+                Start::Resolved => Some(self.gap(i, gap_reason(bytes, &header), position)),
+            };
+        }
+        if let Some(audience) = header.audience.clone() {
+            if !includes(&bytes[audience], self.audience.as_ref()) {
+                // Not for this subscriber: move past it when that is free.
+                if let Some(position) = position {
+                    self.set_position(i, position, true);
+                }
+                return None;
+            }
+        }
+        Some(Pending {
+            topic: Some(i),
+            position,
+            body: bytes.slice(header.body_start..header.body_end),
+            type_line: self.topics[i].type_line.clone(),
+            label: Some(self.topics[i].name.clone()),
+        })
+    }
+
+    /// Polls the live-started topics until each has said where it starts.
+    fn poll_starting(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut n = 0;
+        while n < self.starting.len() {
+            match self.starting[n].poll_next_unpin(cx) {
+                Poll::Ready(Some((i, Some(event)))) => {
+                    let child = self.starting.swap_remove(n);
+                    self.live.push(child);
+                    let i = usize::from(i);
+                    let start = self.topics[i].start;
+                    if let Some(pending) = self.accept(i, &event) {
+                        if let (Start::Announce(reason), false) =
+                            (start, scan(event.as_bytes()).gap)
+                        {
+                            // Not the expected gap: announce anyway, then deliver.
+                            self.queue.push_back(self.gap(i, reason.as_bytes(), None));
+                        }
+                        self.queue.push_back(pending);
+                    }
+                }
+                Poll::Ready(_) => {
+                    self.finish();
+                    return Poll::Ready(());
+                }
+                Poll::Pending => n += 1,
+            }
+        }
+        if self.starting.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Every topic has a position (or is about to be announced): save the
+    /// first checkpoint and prime the browser's id with it.
+    fn begin(&mut self) {
+        self.phase = Phase::Running;
+        self.checkpoint();
+        if self.queue.is_empty() {
+            self.held = Some(MultiEvent {
+                body: Bytes::new(),
+                type_line: Bytes::new(),
+                topic: None,
+                cursor: self.cursor(),
+            });
+        }
+    }
+
+    fn poll_refresh(&mut self, cx: &mut Context<'_>) {
+        if let Some(refreshing) = self.refreshing.as_mut() {
+            if refreshing.as_mut().poll(cx).is_ready() {
+                self.refreshing = None;
+            }
+        }
+        if self.phase == Phase::Running && self.refresh.as_mut().poll(cx).is_ready() {
+            // Re-save the same checkpoint, so an idle stream's id stays valid.
+            let save = self.multi.store.save(self.checkpoint_id, self.snapshot());
+            self.refreshing = Some(save);
+            self.refresh
+                .as_mut()
+                .reset(deadline(self.multi.refresh_every));
+            self.poll_refresh(cx);
+        }
+    }
+
+    /// Polls the refresh and expiry timers; `true` when the expiry passed.
+    fn poll_timers(&mut self) -> bool {
+        let waker = self.live.side_waker().clone();
+        let mut cx = Context::from_waker(&waker);
+        self.poll_refresh(&mut cx);
+        self.expiry
+            .as_mut()
+            .is_some_and(|expiry| expiry.as_mut().poll(&mut cx).is_ready())
+    }
+
+    fn expire(&mut self) -> MultiEvent {
+        let retry = self.multi.expiry_retry.as_millis();
+        let body = format!("retry: {retry}\ndata: expired\n");
+        let event = MultiEvent {
+            body: Bytes::from(body),
+            type_line: Bytes::from_static(b"event: sse-expired\n"),
+            topic: None,
+            cursor: if self.phase == Phase::Running {
+                self.cursor()
+            } else {
+                CursorText::empty()
+            },
+        };
+        self.finish();
+        event
+    }
+
+    fn finish(&mut self) {
+        self.phase = Phase::Done;
+        self.starting.clear();
+        self.live.clear();
+        self.queue.clear();
+        self.saving = None;
+        self.held = None;
+    }
+}
+
+/// The reason of a hub gap event: its first data line.
+fn gap_reason<'a>(bytes: &'a [u8], header: &Header) -> &'a [u8] {
+    let rest = &bytes[header.body_start..header.body_end];
+    rest.split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"data: "))
+        .unwrap_or(b"unknown")
+}
+
+/// Writes `value` as a JSON string.
+fn json_string(buf: &mut BytesMut, value: &[u8]) {
+    buf.put_u8(b'"');
+    for &b in String::from_utf8_lossy(value).as_bytes() {
+        match b {
+            b'"' => buf.put_slice(b"\\\""),
+            b'\\' => buf.put_slice(b"\\\\"),
+            0..=0x1f => {
+                let hex = b"0123456789abcdef";
+                buf.put_slice(b"\\u00");
+                buf.put_u8(hex[usize::from(b >> 4)]);
+                buf.put_u8(hex[usize::from(b & 0xf)]);
+            }
+            _ => buf.put_u8(b),
+        }
+    }
+    buf.put_u8(b'"');
+}
+
+impl Stream for MultiSubscription {
+    type Item = MultiEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<MultiEvent>> {
+        let this = self.get_mut();
+        loop {
+            if this.phase == Phase::Done {
+                return Poll::Ready(None);
+            }
+            if let Some(saving) = this.saving.as_mut() {
+                let saved = ready!(saving.as_mut().poll(cx));
+                this.saving = None;
+                match saved {
+                    Ok(()) => {
+                        if let Some(event) = this.held.take() {
+                            return Poll::Ready(Some(event));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "checkpoint not saved; ending the multi-topic stream");
+                        this.finish();
+                        return Poll::Ready(Some(MultiEvent {
+                            body: Bytes::from_static(SAVE_FAILED_RETRY),
+                            type_line: Bytes::new(),
+                            topic: None,
+                            cursor: CursorText::empty(),
+                        }));
+                    }
+                }
+            }
+            // Timers are polled with their own waker, only when they woke
+            // (or were just armed): not on every delivery.
+            let timers = this.live.take_side_wake(cx) | std::mem::take(&mut this.timers_dirty);
+            if timers && this.poll_timers() {
+                return Poll::Ready(Some(this.expire()));
+            }
+            match this.phase {
+                Phase::Starting => {
+                    ready!(this.poll_starting(cx));
+                    if this.phase == Phase::Starting {
+                        this.begin();
+                    }
+                }
+                Phase::Running => {
+                    if let Some(pending) = this.queue.pop_front() {
+                        if let Some(event) = this.stage(pending) {
+                            return Poll::Ready(Some(event));
+                        }
+                        continue;
+                    }
+                    let next = ready!(this.live.poll_next_item(cx)).map(|(_, item)| item);
+                    match next {
+                        Some((i, Some(event))) => {
+                            if let Some(pending) = this.accept(usize::from(i), &event) {
+                                if let Some(event) = this.stage(pending) {
+                                    return Poll::Ready(Some(event));
+                                }
+                            }
+                        }
+                        Some((_, None)) | None => {
+                            this.finish();
+                            return Poll::Ready(None);
+                        }
+                    }
+                }
+                Phase::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for MultiSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiSubscription")
+            .field("topics", &self.topics.len())
+            .field("phase", &self.phase)
+            .field("checkpoint", &self.checkpoint_id)
+            .field("deltas", &self.moved.len())
+            .finish_non_exhaustive()
+    }
+}
