@@ -144,7 +144,7 @@ fn tower_sse_app() -> (Router, Publisher) {
             "/events",
             get(|State(hub): State<Hub>| async move {
                 // What `IntoResponse for EventStream` (feature `axum`) does.
-                EventStream::new(hub.subscribe(TOPIC))
+                EventStream::new(hub.subscribe(TOPIC).expect("subscribe"))
                     .into_http_response()
                     .map(axum::body::Body::new)
             }),

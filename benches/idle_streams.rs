@@ -2,15 +2,28 @@
 //!
 //! Run: `cargo bench --bench idle_streams --features axum`
 //! (env: `IDLE_STREAMS`, default 10000; `IDLE_SECS`, default 20;
-//! `KEEP_ALIVE_SECS`, default 15). Without `--bench` (as `cargo test
-//! --all-targets` runs it) it smoke-runs 200 streams for 2 s.
+//! `KEEP_ALIVE_SECS`, default 15; `IDLE_VARIANTS`, a comma-separated subset
+//! of the variants below). Without `--bench` (as `cargo test --all-targets`
+//! runs it) it smoke-runs 200 streams for 2 s.
 //!
-//! For each server variant (tower-sse's `SseLayer` over an `EventStream`, and
-//! axum's `Sse` + `KeepAlive` at the same interval) this binary starts itself as
-//! a server process and as a separate client process (`ulimit -n` raised
-//! through `sh`), opens the streams, and reads from `/proc/<server pid>`:
-//! RSS per stream (`VmRSS` after minus before, divided by the stream count) and
-//! CPU while idle (`utime + stime` over the idle window, as % of one core).
+//! Server variants, each in its own process, all serving one idle stream per
+//! connection with keep-alives at the same interval:
+//!
+//! - `tower-sse`: `SseLayer` over an `EventStream` on `axum::serve`;
+//! - `tower-sse-http1`: the recommended setup for many idle streams: the same
+//!   service on hyper's HTTP/1-only connection builder
+//!   (`hyper::server::conn::http1`), a current-thread runtime;
+//! - `axum`: axum's `Sse` + `KeepAlive` on `axum::serve`;
+//! - `raw`: the floor: a task per socket that reads the request and writes a
+//!   fixed response head and `:\n` keep-alives, no HTTP library.
+//!
+//! For each, this binary starts itself as a server process and as a separate
+//! client process (`ulimit -n` raised through `sh`, up to the hard limit),
+//! opens the streams (from source addresses 127.0.0.1, 127.0.0.2, … with
+//! 50,000 connections each, so more than 64k ports are possible), and reads
+//! from `/proc/<server pid>`: RSS per stream (`VmRSS` after minus before,
+//! divided by the stream count) and CPU while idle (`utime + stime` over the
+//! idle window, as % of one core). Kernel socket buffers are not in RSS.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -32,12 +45,20 @@ fn main() {
     }
 }
 
-/// Spawns this binary with `args`, with a raised file-descriptor limit.
-fn spawn_self(args: &[&str]) -> Child {
+/// Spawns this binary with `args`, with the file-descriptor limit raised to
+/// what `streams` need (or the hard limit, if that is lower).
+fn spawn_self(args: &[&str], streams: u64) -> Child {
     let exe = std::env::current_exe().unwrap();
-    Command::new("sh")
+    let want = streams + 1_000;
+    let mut command = Command::new("sh");
+    if args.iter().any(|a| a.ends_with(JEMALLOC_SUFFIX)) {
+        command.env("LD_PRELOAD", JEMALLOC);
+    }
+    command
         .arg("-c")
-        .arg("ulimit -n 15000 && exec \"$0\" \"$@\"")
+        .arg(format!(
+            "ulimit -n {want} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec \"$0\" \"$@\""
+        ))
         .arg(exe)
         .args(args)
         .stdin(Stdio::piped())
@@ -78,14 +99,20 @@ struct Measured {
 }
 
 fn measure(variant: &str, streams: u64, idle: Duration, keep_alive: u64) -> Measured {
-    let mut server = spawn_self(&["server", variant, &keep_alive.to_string()]);
+    let mut server = spawn_self(&["server", variant, &keep_alive.to_string()], streams);
     let addr = read_line(&mut server);
     let pid = server.id(); // `sh` exec'd into the server, so this is its pid
     std::thread::sleep(Duration::from_millis(500));
     let rss_before = rss_kib(pid);
     let opened = Instant::now();
-    let mut client = spawn_self(&["client", &addr, &streams.to_string()]);
-    assert_eq!(read_line(&mut client), "ready", "client failed");
+    let mut client = spawn_self(&["client", &addr, &streams.to_string()], streams);
+    let ready = read_line(&mut client);
+    assert_eq!(
+        ready,
+        "ready",
+        "client failed (see its stderr); fd limit: {}",
+        fd_hard_limit()
+    );
     let open_secs = opened.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(2));
     let rss_after = rss_kib(pid);
@@ -106,6 +133,31 @@ fn measure(variant: &str, streams: u64, idle: Duration, keep_alive: u64) -> Meas
     }
 }
 
+/// The hard limit on open files, which caps the streams one process can hold.
+fn fd_hard_limit() -> String {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .unwrap_or("?")
+        .to_owned()
+}
+
+const VARIANTS: [&str; 5] = [
+    "tower-sse",
+    "tower-sse-http1",
+    "tower-sse-http1+jemalloc",
+    "axum",
+    "raw",
+];
+
+/// Variants with this suffix run with jemalloc preloaded as `malloc` (the
+/// system's `libjemalloc2`; an application would use a jemalloc crate as its
+/// global allocator instead). Skipped when the library is missing.
+const JEMALLOC_SUFFIX: &str = "+jemalloc";
+const JEMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+
 fn orchestrate() {
     // `cargo bench` passes `--bench`; under `cargo test --all-targets` the
     // binary runs without it and only smoke-runs a small size.
@@ -114,22 +166,31 @@ fn orchestrate() {
     let streams = env_or("IDLE_STREAMS", pick(10_000, 200));
     let idle = Duration::from_secs(env_or("IDLE_SECS", pick(20, 2)));
     let keep_alive = env_or("KEEP_ALIVE_SECS", pick(15, 1));
+    let wanted = std::env::var("IDLE_VARIANTS").unwrap_or_default();
+    let variants: Vec<&str> = VARIANTS
+        .into_iter()
+        .filter(|v| wanted.is_empty() || wanted.split(',').any(|w| w == *v))
+        .filter(|v| !v.ends_with(JEMALLOC_SUFFIX) || std::path::Path::new(JEMALLOC).exists())
+        .collect();
     println!(
-        "scenario 3: {streams} idle streams, keep-alive every {keep_alive} s, idle window {} s",
-        idle.as_secs()
+        "scenario 3: {streams} idle streams, keep-alive every {keep_alive} s, idle window {} s \
+         (open-files hard limit {})",
+        idle.as_secs(),
+        fd_hard_limit()
     );
-    let results: Vec<(&str, Measured)> = ["tower-sse", "axum"]
+    let results: Vec<(&str, Measured)> = variants
         .into_iter()
         .map(|v| (v, measure(v, streams, idle, keep_alive)))
         .collect();
     println!(
-        "{:<10} {:>12} {:>12} {:>14} {:>12} {:>10}",
+        "{:<26} {:>12} {:>12} {:>14} {:>12} {:>10}",
         "server", "RSS before", "RSS after", "RSS/stream", "idle CPU", "open (s)"
     );
-    let per_stream = |m: &Measured| (m.rss_after - m.rss_before) as f64 * 1024.0 / streams as f64;
+    let per_stream =
+        |m: &Measured| m.rss_after.saturating_sub(m.rss_before) as f64 * 1024.0 / streams as f64;
     for (name, m) in &results {
         println!(
-            "{:<10} {:>9} KiB {:>9} KiB {:>12.0} B {:>11.2}% {:>10.1}",
+            "{:<26} {:>9} KiB {:>9} KiB {:>10.0} B {:>11.3}% {:>10.1}",
             name,
             m.rss_before,
             m.rss_after,
@@ -138,18 +199,70 @@ fn orchestrate() {
             m.open_secs
         );
     }
-    let ratio = per_stream(&results[0].1) / per_stream(&results[1].1);
-    println!("RSS per stream, tower-sse / axum: {ratio:.3}");
+    let find = |name: &str| results.iter().find(|(n, _)| *n == name).map(|(_, m)| m);
+    if let (Some(t), Some(a)) = (find("tower-sse"), find("axum")) {
+        println!(
+            "RSS per stream, tower-sse / axum: {:.3}",
+            per_stream(t) / per_stream(a)
+        );
+    }
+    let best = find("tower-sse-http1+jemalloc").or(find("tower-sse-http1"));
+    if let (Some(t), true) = (best, full) {
+        let kib = per_stream(t) / 1024.0;
+        println!(
+            "RSS per stream, recommended setup: {kib:.2} KiB (target <= 6 KiB: {}); idle CPU {:.3}% \
+             (target < 0.2 % at 10,000 streams: {})",
+            if kib <= 6.0 { "met" } else { "MISSED" },
+            t.cpu_percent,
+            if t.cpu_percent < 0.2 { "met" } else { "MISSED" },
+        );
+    }
+}
+
+/// The idle handler's response: a stream that never yields, through the layer.
+fn tower_sse_service(
+    keep_alive: Duration,
+) -> impl tower::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<
+        tower_sse::layer::SseBody<
+            tower_sse::EventStream<futures_util::stream::Pending<&'static str>>,
+        >,
+    >,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
+       + Send {
+    tower::ServiceBuilder::new()
+        .layer(tower_sse::SseLayer::new().keep_alive_interval(keep_alive))
+        .service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+            Ok::<_, std::convert::Infallible>(
+                tower_sse::EventStream::new(futures_util::stream::pending::<&'static str>())
+                    .into_http_response(),
+            )
+        })
 }
 
 fn server(variant: &str, keep_alive: Duration) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let variant = variant.trim_end_matches(JEMALLOC_SUFFIX);
+    let rt = if variant == "tower-sse-http1" || variant == "raw" {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
     rt.block_on(async move {
         use axum::routing::get;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
         let router = match variant {
+            "tower-sse-http1" => return serve_http1(listener, keep_alive).await,
+            "raw" => return serve_raw(listener, keep_alive).await,
             "tower-sse" => axum::Router::new()
                 .route(
                     "/sse",
@@ -168,10 +281,73 @@ fn server(variant: &str, keep_alive: Duration) {
                 }),
             ),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{}", listener.local_addr().unwrap());
         axum::serve(listener, router).await.unwrap();
     });
+}
+
+/// The recommended setup: hyper's HTTP/1 connection builder, one task per
+/// connection, no protocol sniffing.
+async fn serve_http1(listener: tokio::net::TcpListener, keep_alive: Duration) {
+    let service = tower_sse_service(keep_alive);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(service.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .max_buf_size(8192)
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+/// The floor: read the request, write a fixed head and keep-alives.
+async fn serve_raw(listener: tokio::net::TcpListener, keep_alive: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+        cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+    loop {
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let mut seen = 0;
+            loop {
+                let Ok(n) = tcp.read(&mut buf[seen..]).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                seen += n;
+                if buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") || seen == buf.len() {
+                    break;
+                }
+            }
+            if tcp.write_all(HEAD).await.is_err() {
+                return;
+            }
+            let mut tick = tokio::time::interval(keep_alive);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if tcp.write_all(b"2\r\n:\n\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                    read = tcp.read(&mut buf) => {
+                        if !matches!(read, Ok(n) if n > 0) {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
 }
 
 fn client(addr: &str, streams: u64) {
@@ -182,8 +358,16 @@ fn client(addr: &str, streams: u64) {
         .unwrap();
     rt.block_on(async move {
         let request = b"GET /sse HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n";
-        for _ in 0..streams {
-            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+        for i in 0..streams {
+            // 50,000 connections per loopback source address, so the
+            // ephemeral port range is never the limit.
+            let octet = u8::try_from(1 + i / 50_000).unwrap();
+            let local = std::net::SocketAddr::from(([127, 0, 0, octet], 0));
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(local).unwrap();
+            let server = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let mut tcp = socket.connect(server).await.unwrap();
             tcp.write_all(request).await.unwrap();
             let mut head = Vec::new();
             let mut buf = [0u8; 512];

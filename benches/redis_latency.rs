@@ -50,7 +50,7 @@ async fn events(
     headers: HeaderMap,
 ) -> http::Response<EventStream<Subscription>> {
     let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    EventStream::new(hub.subscribe_from(TOPIC, last_id)).into_http_response()
+    EventStream::new(hub.subscribe_from(TOPIC, last_id).expect("subscribe")).into_http_response()
 }
 
 async fn server(url: &str, buffer: usize) -> (Hub, SocketAddr) {
@@ -101,7 +101,9 @@ async fn client(addr: SocketAddr, last_id: String, events: u64, origin: Instant)
 
 /// One subscriber reading its `Subscription` directly (no HTTP).
 async fn direct(hub: Hub, last_id: String, events: u64, origin: Instant) -> Vec<u64> {
-    let mut sub = hub.subscribe_from(TOPIC, Some(&last_id));
+    let mut sub = hub
+        .subscribe_from(TOPIC, Some(&last_id))
+        .expect("subscribe");
     let mut samples = Vec::with_capacity(events as usize);
     while (samples.len() as u64) < events {
         let event = sub.next().await.expect("a stream ended early (lagged?)");

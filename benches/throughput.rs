@@ -11,6 +11,8 @@
 //!
 //! - **tower-sse**: `ChatEvent: IntoEvent` the natural way
 //!   (`Event::new().event(CHAT).id(self.id).json_data(&self)`) in an `EventStream`;
+//! - **tower-sse + `SseLayer`**: the same response through `SseLayer::new()`
+//!   (headers, keep-alive, metrics); the layer/no-layer ratio is its overhead;
 //! - **axum `Sse`**: the idiomatic `Event::default().event("chat")
 //!   .id(ev.id.to_string()).json_data(&ev)` in `axum::response::sse::Sse`;
 //! - **raw floor**: the same wire bytes formatted before the clock starts and
@@ -39,7 +41,8 @@ use futures_util::{stream, StreamExt};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, StreamBody};
 use serde::Serialize;
-use tower_sse::{Event, EventStream, EventType, IntoEvent};
+use tower::{Layer, ServiceExt};
+use tower_sse::{Event, EventStream, EventType, IntoEvent, SseLayer};
 
 use support::{paired_ratio, per_sec, print_ratio, print_table, si, Mode, Series};
 
@@ -114,16 +117,29 @@ fn floor_chunks(events: &[ChatEvent]) -> Vec<Bytes> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Contender {
     TowerSse,
+    TowerSseLayer,
     Axum,
     Floor,
 }
 
-const CONTENDERS: [Contender; 3] = [Contender::TowerSse, Contender::Axum, Contender::Floor];
+const CONTENDERS: [Contender; 4] = [
+    Contender::TowerSse,
+    Contender::TowerSseLayer,
+    Contender::Axum,
+    Contender::Floor,
+];
+
+/// Indexes into `CONTENDERS`.
+const TOWER_SSE: usize = 0;
+const LAYER: usize = 1;
+const AXUM: usize = 2;
+const FLOOR: usize = 3;
 
 impl Contender {
     fn name(self) -> &'static str {
         match self {
             Self::TowerSse => "tower-sse EventStream",
+            Self::TowerSseLayer => "tower-sse + SseLayer",
             Self::Axum => "axum Sse",
             Self::Floor => "raw floor (pre-formatted)",
         }
@@ -132,6 +148,7 @@ impl Contender {
     fn path(self) -> &'static str {
         match self {
             Self::TowerSse => "/tower-sse",
+            Self::TowerSseLayer => "/tower-sse-layer",
             Self::Axum => "/axum",
             Self::Floor => "/floor",
         }
@@ -152,10 +169,11 @@ fn payload(contender: Contender, n: usize) -> Payload {
     }
 }
 
-/// The response each contender gives for `payload`.
+/// The response each contender's handler gives for `payload` (for the layer
+/// contender, before the layer).
 fn response(contender: Contender, payload: Payload) -> Response {
     match (contender, payload) {
-        (Contender::TowerSse, Payload::Events(events)) => {
+        (Contender::TowerSse | Contender::TowerSseLayer, Payload::Events(events)) => {
             // What `IntoResponse for EventStream` (feature `axum`) does.
             EventStream::new(stream::iter(events))
                 .into_http_response()
@@ -210,15 +228,38 @@ where
     bytes
 }
 
-/// Checks that the three contenders put the same bytes on the wire.
+/// The body of `contender`'s response, through `SseLayer` for the layer
+/// contender (as scenario 2's router applies it).
+async fn body(contender: Contender, payload: Payload) -> axum::body::Body {
+    let res = response(contender, payload);
+    if contender != Contender::TowerSseLayer {
+        return res.into_body();
+    }
+    let mut res = Some(res);
+    let svc = SseLayer::new().layer(tower::service_fn(move |_req: http::Request<()>| {
+        std::future::ready(Ok::<_, Infallible>(res.take().expect("one request")))
+    }));
+    let res = svc.oneshot(http::Request::new(())).await.unwrap();
+    assert!(res.body().is_event_stream());
+    axum::body::Body::new(res.into_body())
+}
+
+/// Checks that the contenders put the same bytes on the wire.
 fn check_same_bytes(rt: &tokio::runtime::Runtime) -> usize {
     let n = 2_000;
     let outputs: Vec<Vec<u8>> = CONTENDERS
         .iter()
-        .map(|&c| rt.block_on(drain(response(c, payload(c, n)).into_body())))
+        .map(|&c| rt.block_on(async { drain(body(c, payload(c, n)).await).await }))
         .collect();
-    assert_eq!(outputs[0], outputs[1], "tower-sse and axum bytes differ");
-    assert_eq!(outputs[0], outputs[2], "tower-sse and floor bytes differ");
+    assert_eq!(
+        outputs[0], outputs[LAYER],
+        "tower-sse and layer bytes differ"
+    );
+    assert_eq!(outputs[0], outputs[AXUM], "tower-sse and axum bytes differ");
+    assert_eq!(
+        outputs[0], outputs[FLOOR],
+        "tower-sse and floor bytes differ"
+    );
     let events = tower_sse::parse::parse_events(&outputs[0]).expect("valid event stream");
     assert_eq!(events.len(), n);
     let expected = serde_json::to_string(&chat_events(8)[7]).unwrap();
@@ -235,7 +276,7 @@ fn scenario_drain(rt: &tokio::runtime::Runtime, n: usize, rounds: usize) -> Vec<
         for (i, &c) in CONTENDERS.iter().enumerate() {
             let payload = payload(c, n);
             let start = Instant::now();
-            let bytes = rt.block_on(drain_count(response(c, payload).into_body()));
+            let bytes = rt.block_on(async { drain_count(body(c, payload).await).await });
             let elapsed = start.elapsed();
             assert!(bytes > n * 100, "{} produced {bytes} bytes", c.name());
             series[i].samples.push(per_sec(n, elapsed));
@@ -261,15 +302,18 @@ fn start_server() -> (u16, Arc<Mutex<Option<Payload>>>) {
             let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
             let mut app = Router::new();
             for c in CONTENDERS {
-                app = app.route(
-                    c.path(),
-                    get(
-                        move |State(slot): State<Arc<Mutex<Option<Payload>>>>| async move {
-                            let payload = slot.lock().unwrap().take().expect("payload set");
-                            response(c, payload)
-                        },
-                    ),
+                let handler = get(
+                    move |State(slot): State<Arc<Mutex<Option<Payload>>>>| async move {
+                        let payload = slot.lock().unwrap().take().expect("payload set");
+                        response(c, payload)
+                    },
                 );
+                let handler = if c == Contender::TowerSseLayer {
+                    handler.layer(SseLayer::new())
+                } else {
+                    handler
+                };
+                app = app.route(c.path(), handler);
             }
             axum::serve(listener, app.with_state(state)).await.unwrap();
         });
@@ -324,22 +368,32 @@ fn scenario_tcp(n: usize, rounds: usize) -> Vec<Series> {
     series
 }
 
-fn report(title: &str, series: &[Series], target: Option<f64>) {
+fn report(title: &str, series: &[Series], target: Option<f64>, layer_target: Option<f64>) {
     println!("{title}");
     print_table("events/s", &series.iter().collect::<Vec<_>>());
     print_ratio(
         "tower-sse / axum (median of paired rounds)",
-        paired_ratio(&series[0], &series[1]),
+        paired_ratio(&series[TOWER_SSE], &series[AXUM]),
         target,
     );
     print_ratio(
         "tower-sse / axum (ratio of medians)",
-        series[0].median() / series[1].median(),
+        series[TOWER_SSE].median() / series[AXUM].median(),
+        None,
+    );
+    print_ratio(
+        "SseLayer + EventStream / bare EventStream",
+        paired_ratio(&series[LAYER], &series[TOWER_SSE]),
+        layer_target,
+    );
+    print_ratio(
+        "SseLayer + EventStream / axum",
+        paired_ratio(&series[LAYER], &series[AXUM]),
         None,
     );
     print_ratio(
         "tower-sse / raw floor",
-        paired_ratio(&series[0], &series[2]),
+        paired_ratio(&series[TOWER_SSE], &series[FLOOR]),
         None,
     );
     println!();
@@ -368,14 +422,20 @@ fn main() {
 
     if mode.wants("1") {
         let series = scenario_drain(&rt, n, rounds);
-        report("scenario 1: in-process body drain", &series, target(2.0));
+        report(
+            "scenario 1: in-process body drain",
+            &series,
+            target(3.0),
+            target(0.95),
+        );
     }
     if mode.wants("2") {
         let series = scenario_tcp(n, rounds);
         report(
             "scenario 2: one client over loopback TCP",
             &series,
-            target(2.5),
+            target(4.0),
+            target(0.95),
         );
     }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -10,19 +12,39 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::error::Error;
+use crate::event::{EncodedEvent, Event};
 use crate::into_event::EventItem;
+
+type OnError = Arc<dyn Fn(&Error) -> Event + Send + Sync>;
 
 pin_project! {
     /// A response body that encodes a stream of events as `text/event-stream`.
     ///
     /// The stream may yield anything that implements [`EventItem`]: an
-    /// [`Event`](crate::Event), a string, [`Json`](crate::Json), your own
-    /// [`IntoEvent`](crate::IntoEvent) type, an [`EncodedEvent`](crate::EncodedEvent),
-    /// or a `Result` of any of them. An `Err` item, or an event that fails to
-    /// encode, ends the body with that error (after the events before it).
+    /// [`Event`], a string, [`Json`](crate::Json), your own
+    /// [`IntoEvent`](crate::IntoEvent) type, an [`EncodedEvent`],
+    /// or a `Result` of any of them.
     ///
     /// When several events are ready at once they are encoded into one frame, up
     /// to [`EventStream::max_frame_bytes`]; the body never waits to fill a frame.
+    /// Every frame ends at an event boundary, which lets
+    /// [`SseLayer`](crate::SseLayer) skip re-scanning the bytes.
+    ///
+    /// # Errors, the end, and a client that leaves
+    ///
+    /// - An `Err` item, or an event that fails to encode, is logged at `WARN`
+    ///   with its message (target `tower_sse::body`). By default the body then
+    ///   fails with that error after the events before it, and hyper cuts the
+    ///   response (curl reports "transfer closed with outstanding read data").
+    ///   With [`EventStream::on_error`] it instead sends a terminal error event
+    ///   and ends cleanly.
+    /// - [`EventStream::end_with`] sends a terminal event (say `done`) after the
+    ///   stream ends. To end the stream early, end the inner stream (return from
+    ///   the generator, or `StreamExt::take_while`).
+    /// - When the client goes away, hyper drops the body, and with it the inner
+    ///   stream: a producer feeding it through a channel sees its `send` fail
+    ///   (or `Sender::closed` complete) and should stop. A client that vanishes
+    ///   without closing is noticed at the next write, which keep-alives bound.
     ///
     /// ```
     /// use futures_util::stream;
@@ -36,6 +58,24 @@ pin_project! {
     /// assert_eq!(&bytes[..], b"data: a\n\ndata: b\n\n");
     /// # }
     /// ```
+    ///
+    /// A producer learns that the client left when its channel closes:
+    ///
+    /// ```
+    /// use tokio_stream::wrappers::ReceiverStream;
+    /// use tower_sse::EventStream;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+    /// let body = EventStream::new(ReceiverStream::new(rx));
+    /// let producer = tokio::spawn(async move {
+    ///     tx.closed().await; // or: `tx.send(..)` fails
+    ///     "client left"
+    /// });
+    /// drop(body); // what hyper does when the client disconnects
+    /// assert_eq!(producer.await.unwrap(), "client left");
+    /// # }
+    /// ```
     #[must_use]
     pub struct EventStream<S> {
         #[pin]
@@ -45,6 +85,26 @@ pin_project! {
         error: Option<Error>,
         done: bool,
         max_frame_bytes: usize,
+        // Events in `buf`/`held` not yet counted into `counter`.
+        ready: u64,
+        counter: Option<EventCounter>,
+        on_error: Option<OnError>,
+        end_with: Option<Bytes>,
+    }
+}
+
+/// Counts the events an [`EventStream`] has sent, for the layer (which then
+/// needs no byte scan). Shared through the response extensions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EventCounter(Arc<AtomicU64>);
+
+impl EventCounter {
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -61,6 +121,10 @@ impl<S> EventStream<S> {
             error: None,
             done: false,
             max_frame_bytes: Self::DEFAULT_MAX_FRAME_BYTES,
+            ready: 0,
+            counter: None,
+            on_error: None,
+            end_with: None,
         }
     }
 
@@ -81,6 +145,64 @@ impl<S> EventStream<S> {
     pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
         self.max_frame_bytes = bytes;
         self
+    }
+
+    /// On an `Err` item (or an event that fails to encode), sends the event
+    /// `f` makes of the error and ends the body cleanly, instead of failing
+    /// the body. Browsers and HTTP clients then see a complete response with a
+    /// last event they can act on. The error is logged at `WARN` either way.
+    ///
+    /// ```
+    /// use futures_util::stream;
+    /// use http_body_util::BodyExt;
+    /// use tower_sse::{Event, EventStream, EventType};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let items = stream::iter([Ok("a"), Err(std::io::Error::other("db down")), Ok("never")]);
+    /// let body = EventStream::new(items).on_error(|err| {
+    ///     Event::new().event(EventType::from_static("error")).data(err.to_string())
+    /// });
+    /// let bytes = body.collect().await.unwrap().to_bytes(); // no body error
+    /// assert_eq!(
+    ///     &bytes[..],
+    ///     &b"data: a\n\nevent: error\ndata: event stream failed: db down\n\n"[..],
+    /// );
+    /// # }
+    /// ```
+    pub fn on_error<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Error) -> Event + Send + Sync + 'static,
+    {
+        self.on_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Sends `event` once after the stream ends (not after an error): a
+    /// terminal `done` event, as LLM-style streams send before closing.
+    ///
+    /// ```
+    /// use futures_util::stream;
+    /// use http_body_util::BodyExt;
+    /// use tower_sse::{Event, EventStream, EventType};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let done = Event::new().event(EventType::from_static("done")).data("[DONE]");
+    /// let body = EventStream::new(stream::iter(["tok"])).end_with(done);
+    /// let bytes = body.collect().await.unwrap().to_bytes();
+    /// assert_eq!(&bytes[..], b"data: tok\n\nevent: done\ndata: [DONE]\n\n");
+    /// # }
+    /// ```
+    pub fn end_with(mut self, event: impl Into<EncodedEvent>) -> Self {
+        let bytes = event.into().into_bytes();
+        self.end_with = (!bytes.is_empty()).then_some(bytes);
+        self
+    }
+
+    /// Shares a counter of sent events with the layer (see `response.rs`).
+    pub(crate) fn counted(&mut self) -> EventCounter {
+        self.counter
+            .get_or_insert_with(EventCounter::default)
+            .clone()
     }
 
     /// The wrapped stream.
@@ -107,6 +229,8 @@ impl<S> fmt::Debug for EventStream<S> {
             .field("buffered", &self.buf.len())
             .field("done", &self.done)
             .field("max_frame_bytes", &self.max_frame_bytes)
+            .field("on_error", &self.on_error.is_some())
+            .field("end_with", &self.end_with)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +256,10 @@ where
                 };
                 let Some(item) = item else {
                     *this.done = true;
+                    if let Some(last) = this.end_with.take() {
+                        append(this.buf, this.held, &last);
+                        *this.ready += 1;
+                    }
                     break;
                 };
                 if let Some(held) = this.held.take() {
@@ -139,33 +267,51 @@ where
                     this.buf.extend_from_slice(&held);
                 }
                 match item.encode_item(this.buf) {
-                    Ok(None) => {}
+                    Ok(None) => *this.ready += 1,
                     Ok(Some(bytes)) if bytes.is_empty() => {}
                     // Already encoded and alone so far: send it without a copy.
-                    Ok(Some(bytes)) if this.buf.is_empty() => *this.held = Some(bytes),
-                    Ok(Some(bytes)) => this.buf.extend_from_slice(&bytes),
+                    Ok(Some(bytes)) if this.buf.is_empty() => {
+                        *this.held = Some(bytes);
+                        *this.ready += 1;
+                    }
+                    Ok(Some(bytes)) => {
+                        this.buf.extend_from_slice(&bytes);
+                        *this.ready += 1;
+                    }
                     Err(e) => {
-                        *this.error = Some(e);
+                        tracing::warn!(error = %e, "sse event stream failed");
+                        *this.end_with = None;
+                        if let Some(on_error) = this.on_error.as_ref() {
+                            let event = on_error(&e);
+                            append(this.buf, this.held, &[]);
+                            event.encode_into(this.buf);
+                            *this.ready += 1;
+                            *this.done = true;
+                        } else {
+                            *this.error = Some(e);
+                        }
                         break;
                     }
                 }
             }
         }
-        if let Some(held) = this.held.take() {
-            return Poll::Ready(Some(Ok(Frame::data(held))));
-        }
-        if !this.buf.is_empty() {
-            return Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))));
-        }
-        if let Some(error) = this.error.take() {
+        let frame = if let Some(held) = this.held.take() {
+            held
+        } else if !this.buf.is_empty() {
+            this.buf.split().freeze()
+        } else if let Some(error) = this.error.take() {
             *this.done = true;
             return Poll::Ready(Some(Err(error)));
-        }
-        if *this.done {
-            Poll::Ready(None)
+        } else if *this.done {
+            return Poll::Ready(None);
         } else {
-            Poll::Pending
+            return Poll::Pending;
+        };
+        if let Some(counter) = this.counter.as_ref() {
+            counter.add(*this.ready);
         }
+        *this.ready = 0;
+        Poll::Ready(Some(Ok(Frame::data(frame))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -175,6 +321,15 @@ where
     fn size_hint(&self) -> SizeHint {
         SizeHint::default()
     }
+}
+
+/// Appends `bytes` to the frame being built, moving a held frame into `buf`
+/// first.
+fn append(buf: &mut BytesMut, held: &mut Option<Bytes>, bytes: &[u8]) {
+    if let Some(held) = held.take() {
+        buf.extend_from_slice(&held);
+    }
+    buf.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
@@ -287,6 +442,35 @@ mod tests {
         let err = body.frame().await.unwrap().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Serialize);
         assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_error_with_on_error_becomes_a_terminal_event_and_a_clean_end() {
+        let (tx, body) = channel_body();
+        let mut body = body
+            .on_error(|e| Event::new().data(e.to_string()))
+            .end_with(Event::new().data("not after an error"));
+        let counter = body.counted();
+        tx.send(Ok(Event::new().data("a"))).unwrap();
+        tx.send(Err(std::io::Error::other("db down"))).unwrap();
+        assert_eq!(
+            &data(body.frame().await)[..],
+            b"data: a\n\ndata: event stream failed: db down\n\n"
+        );
+        assert_eq!(counter.get(), 2);
+        assert!(body.is_end_stream());
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn end_with_follows_the_last_event_even_when_it_is_held() {
+        let encoded = Event::new().data("x").encode();
+        let items = futures_util::stream::iter([encoded]);
+        let mut body = EventStream::new(items).end_with(Event::new().data("done"));
+        let counter = body.counted();
+        assert_eq!(&data(body.frame().await)[..], b"data: x\n\ndata: done\n\n");
+        assert!(body.frame().await.is_none());
+        assert_eq!(counter.get(), 2);
     }
 
     #[test]

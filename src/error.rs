@@ -39,6 +39,14 @@ pub enum ErrorKind {
     /// The event backend (Redis) failed or could not be reached; the source
     /// holds the backend's own error.
     Backend,
+    /// A new topic would pass the hub's bound on live topics
+    /// ([`HubConfig::max_topics`](crate::HubConfig::max_topics)): servers
+    /// answer it like any over-capacity condition (429 or 503), not as a
+    /// client error.
+    TooManyTopics,
+    /// An idempotency key was empty, too long, or held something but visible
+    /// ASCII.
+    InvalidIdempotencyKey,
 }
 
 impl Error {
@@ -101,6 +109,10 @@ impl fmt::Display for Error {
             ErrorKind::Closed => "the hub is closed",
             ErrorKind::InvalidConfig => "invalid configuration",
             ErrorKind::Backend => "event backend failed",
+            ErrorKind::TooManyTopics => "too many topics: the hub is at its topic limit",
+            ErrorKind::InvalidIdempotencyKey => {
+                "idempotency key must be 1 to 128 bytes of visible ascii"
+            }
         };
         match &self.source {
             Some(source) => write!(f, "{msg}: {source}"),

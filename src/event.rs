@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, ErrorKind};
-use crate::field::{EventId, EventType};
+use crate::field::{decimal, Comment, EventId, EventType};
 
 /// One server-sent event: data, an event type, an id, a retry hint and comments.
 ///
@@ -148,8 +148,21 @@ impl Event {
         self
     }
 
-    /// Adds a comment line. Browsers ignore comments; they keep connections alive
-    /// and help debugging.
+    /// Adds a comment line (`: text`, or `:` alone for an empty comment).
+    /// Browsers ignore comments; they keep connections alive and help debugging.
+    ///
+    /// ```
+    /// use tower_sse::{Comment, Event};
+    ///
+    /// let event = Event::new().comment(Comment::from_static("hi")).data("x");
+    /// assert_eq!(event.encode().as_bytes(), &b": hi\ndata: x\n\n"[..]);
+    /// ```
+    pub fn comment(mut self, comment: Comment) -> Self {
+        self.comments.push(comment.into_string());
+        self
+    }
+
+    /// Validates and adds a comment line, see [`Event::comment`].
     ///
     /// # Errors
     ///
@@ -163,13 +176,8 @@ impl Event {
     /// assert!(Event::new().try_comment("a\rb").is_err());
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
-    pub fn try_comment(mut self, comment: impl Into<String>) -> Result<Self, Error> {
-        let comment = comment.into();
-        if memchr::memchr2(b'\r', b'\n', comment.as_bytes()).is_some() {
-            return Err(Error::new(ErrorKind::InvalidComment));
-        }
-        self.comments.push(comment);
-        Ok(self)
+    pub fn try_comment(self, comment: impl Into<String>) -> Result<Self, Error> {
+        Ok(self.comment(Comment::new(comment)?))
     }
 
     /// The data, if set.
@@ -216,22 +224,21 @@ impl Event {
     pub fn encode_into(&self, buf: &mut BytesMut) {
         buf.reserve(self.encoded_len_hint());
         for comment in &self.comments {
-            write_line(buf, b":", comment.as_bytes());
+            write_comment(buf, comment);
         }
         if let Some(event) = &self.event {
-            write_line(buf, b"event:", event.as_bytes());
+            write_line(buf, b"event: ", event.as_bytes());
         }
         if let Some(id) = &self.id {
-            write_line(buf, b"id:", id.as_bytes());
+            write_line(buf, b"id: ", id.as_bytes());
         }
         if let Some(retry) = self.retry {
-            let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
-            write_line(buf, b"retry:", EventId::from(millis).as_bytes());
+            write_retry(buf, retry);
         }
         if let Some(data) = &self.data {
             write_data(buf, data.as_bytes());
         }
-        buf.put_u8(b'\n');
+        buf.extend_from_slice(b"\n");
     }
 
     /// Encodes this event once into shared bytes that clone cheaply.
@@ -249,24 +256,71 @@ impl Event {
     }
 }
 
-/// Writes `name value\n`, with a space between them so a value starting with a
-/// space keeps it.
-fn write_line(buf: &mut BytesMut, name: &[u8], value: &[u8]) {
-    buf.reserve(name.len() + value.len() + 2);
-    buf.put_slice(name);
-    buf.put_u8(b' ');
-    buf.put_slice(value);
-    buf.put_u8(b'\n');
+/// Writes the comment line `: text\n` (`:\n` when `text` is empty). `text`
+/// must hold no CR or LF (a [`Comment`] or a validated `String`). The layer's
+/// keep-alives and initial comment go through here too.
+pub(crate) fn write_comment(buf: &mut BytesMut, text: &str) {
+    if text.is_empty() {
+        buf.extend_from_slice(b":\n");
+    } else {
+        write_line(buf, b": ", text.as_bytes());
+    }
+}
+
+/// Writes the line `retry: <ms>\n` (whole milliseconds, saturating at
+/// `u64::MAX`). The layer's retry hint goes through here too.
+pub(crate) fn write_retry(buf: &mut BytesMut, retry: Duration) {
+    let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+    let mut digits = [0_u8; 20];
+    let start = decimal(millis, &mut digits);
+    write_line(buf, b"retry: ", &digits[start..]);
+}
+
+/// Writes `prefix value\n`; `prefix` is the field name with its colon and
+/// one space (`b"data: "`), so a value starting with a space keeps it.
+/// (`extend_from_slice` is inlined, `BufMut::put_slice` is not: this runs
+/// several times per event.)
+#[inline]
+fn write_line(buf: &mut BytesMut, prefix: &[u8], value: &[u8]) {
+    buf.reserve(prefix.len() + value.len() + 1);
+    buf.extend_from_slice(prefix);
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\n");
+}
+
+/// An `io::Write` into a frame buffer whose writes are inlined (`serde_json`
+/// writes many small pieces per value; `BufMut::writer` calls the
+/// out-of-line `put_slice` for each).
+#[cfg(feature = "json")]
+pub(crate) struct FrameWriter<'a>(pub(crate) &'a mut BytesMut);
+
+#[cfg(feature = "json")]
+impl std::io::Write for FrameWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Writes one `data:` line per line of `data`; CRLF, CR and LF are each one break.
-fn write_data(buf: &mut BytesMut, mut data: &[u8]) {
+pub(crate) fn write_data(buf: &mut BytesMut, mut data: &[u8]) {
     while let Some(at) = memchr::memchr2(b'\r', b'\n', data) {
-        write_line(buf, b"data:", &data[..at]);
+        write_line(buf, b"data: ", &data[..at]);
         let crlf = data[at] == b'\r' && data.get(at + 1) == Some(&b'\n');
         data = &data[at + if crlf { 2 } else { 1 }..];
     }
-    write_line(buf, b"data:", data);
+    write_line(buf, b"data: ", data);
 }
 
 /// An event already in wire form, shared by reference count.
@@ -386,7 +440,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             wire(&event),
-            ": c1\n: \nevent: chat\nid: 3\nretry: 1500\ndata: d\n\n"
+            ": c1\n:\nevent: chat\nid: 3\nretry: 1500\ndata: d\n\n"
         );
     }
 

@@ -118,14 +118,23 @@ where
     }
 
     fn encode_into(self, buf: &mut BytesMut) -> Result<(), Error> {
-        use bytes::BufMut;
-
-        // Compact JSON escapes every control character, so it is one line.
+        // Serialized straight into the frame buffer. Compact JSON escapes every
+        // control character inside strings, so it is one line, except for a
+        // raw value (`serde_json::value::RawValue`) holding line breaks: the
+        // one scan below catches those and splits the data into lines.
         let start = buf.len();
-        buf.put_slice(b"data: ");
-        match serde_json::to_writer(buf.writer(), &self.0) {
+        buf.extend_from_slice(b"data: ");
+        match serde_json::to_writer(crate::event::FrameWriter(buf), &self.0) {
             Ok(()) => {
-                buf.put_slice(b"\n\n");
+                let json_at = start + b"data: ".len();
+                if memchr::memchr2(b'\r', b'\n', &buf[json_at..]).is_some() {
+                    let json = buf.split_off(json_at);
+                    buf.truncate(start);
+                    crate::event::write_data(buf, &json);
+                    buf.extend_from_slice(b"\n");
+                } else {
+                    buf.extend_from_slice(b"\n\n");
+                }
                 Ok(())
             }
             Err(e) => {
@@ -230,6 +239,16 @@ mod tests {
         let value = serde_json::json!({"a": [1, "two\n"], "b": null});
         let fast = encode(Json(&value)).unwrap();
         let slow = Json(&value).into_event().unwrap().encode();
+        assert_eq!(&fast[..], &slow.as_bytes()[..]);
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn raw_json_with_line_breaks_is_split_into_data_lines() {
+        let raw = serde_json::value::RawValue::from_string("{\"a\":\r\n\n1}".into()).unwrap();
+        let fast = encode(Json(&raw)).unwrap();
+        assert_eq!(&fast[..], b"data: {\"a\":\ndata: \ndata: 1}\n\n");
+        let slow = Json(&raw).into_event().unwrap().encode();
         assert_eq!(&fast[..], &slow.as_bytes()[..]);
     }
 

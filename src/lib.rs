@@ -14,9 +14,10 @@
 //! - [`SseLayer`]: a tower layer for axum routers, hyper services and any tower
 //!   stack: headers, keep-alive, retry hint, [`LastEventId`], connection limit,
 //!   maximum lifetime, graceful [`Shutdown`], [`SseMetrics`].
-//! - [`Hub`]: topics with history replay from `Last-Event-ID`, gap events,
-//!   encode-once fan-out and a [`SlowConsumer`] policy; on Redis Streams with
-//!   the `redis` feature.
+//! - [`Hub`]: topics with history replay from `Last-Event-ID`, epoch-named
+//!   ids, gap events, idempotent publish, encode-once fan-out and a
+//!   [`SlowConsumer`] policy; stored by an [`engine`]: in memory, on Redis
+//!   Streams with the `redis` feature, or your own.
 //! - [`parse`]: the browser's parsing algorithm, for Rust clients and tests.
 //! - [`relay`]: an upstream event stream re-served spec-exact, reconnecting
 //!   with `Last-Event-ID` (gateways, LLM proxies).
@@ -74,6 +75,7 @@ pub mod __private {
 }
 #[cfg(feature = "derive")]
 mod derive;
+pub mod engine;
 mod error;
 mod event;
 mod field;
@@ -90,10 +92,10 @@ mod response;
 mod shutdown;
 
 pub use body::EventStream;
-pub use channel::{Hub, HubConfig, SlowConsumer, Subscription, GAP_EVENT_TYPE};
+pub use channel::{Hub, HubConfig, PublishOptions, SlowConsumer, Subscription, GAP_EVENT_TYPE};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{EncodedEvent, Event};
-pub use field::{EventId, EventType};
+pub use field::{Comment, EventId, EventType};
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub use into_event::Json;

@@ -3,13 +3,21 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::Response;
 
-use crate::body::EventStream;
+use crate::body::{EventCounter, EventStream};
 
 /// `text/event-stream`, the media type of server-sent events.
 pub const TEXT_EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 
 /// `X-Accel-Buffering`, which tells nginx not to buffer the response.
 pub(crate) const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+
+/// Marks a response whose body is an [`EventStream`]: every frame ends at an
+/// event boundary, and the counter says how many events were sent, so
+/// [`SseLayer`](crate::SseLayer) needs no byte scan. It survives
+/// `Response::map` into another body type (axum's `Body`) and is removed by
+/// the layer.
+#[derive(Debug, Clone)]
+pub(crate) struct WholeEvents(pub(crate) EventCounter);
 
 /// Sets the headers every event-stream response needs, keeping any
 /// `Cache-Control` or `X-Accel-Buffering` value already set.
@@ -39,9 +47,11 @@ impl<S> EventStream<S> {
     /// assert_eq!(res.headers()["x-accel-buffering"], "no");
     /// assert!(res.headers().get("content-length").is_none());
     /// ```
-    pub fn into_http_response(self) -> Response<Self> {
+    pub fn into_http_response(mut self) -> Response<Self> {
+        let counter = self.counted();
         let mut res = Response::new(self);
         set_sse_headers(res.headers_mut());
+        res.extensions_mut().insert(WholeEvents(counter));
         res
     }
 }

@@ -21,7 +21,7 @@ async fn events(
     headers: HeaderMap,
 ) -> http::Response<EventStream<Subscription>> {
     let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    EventStream::new(hub.subscribe_from(&topic, last_id)).into_http_response()
+    EventStream::new(hub.subscribe_from(&topic, last_id).expect("subscribe")).into_http_response()
 }
 
 async fn serve(hub: Hub) -> std::net::SocketAddr {
@@ -108,13 +108,19 @@ async fn a_reconnecting_client_receives_exactly_the_missed_events() {
 
     let mut client = Client::connect(addr, None).await;
     wait_for_subscribers(&hub, 1).await;
+    let mut ids = vec![String::new()];
     for n in 1..=3 {
-        hub.publish("room", format!("m{n}")).await.unwrap();
+        ids.push(
+            hub.publish("room", format!("m{n}"))
+                .await
+                .unwrap()
+                .to_string(),
+        );
     }
-    for n in 1..=3 {
+    for (n, id) in ids.iter().enumerate().skip(1) {
         assert_eq!(
             client.next_event().await,
-            format!("id: {n}\ndata: m{n}\n\n")
+            format!("id: {id}\ndata: m{n}\n\n")
         );
     }
 
@@ -122,18 +128,26 @@ async fn a_reconnecting_client_receives_exactly_the_missed_events() {
     // The server notices and releases the subscription.
     wait_for_subscribers(&hub, 0).await;
     for n in 4..=6 {
-        hub.publish("room", format!("m{n}")).await.unwrap();
-    }
-
-    let mut client = Client::connect(addr, Some("3")).await;
-    for n in 4..=6 {
-        assert_eq!(
-            client.next_event().await,
-            format!("id: {n}\ndata: m{n}\n\n")
+        ids.push(
+            hub.publish("room", format!("m{n}"))
+                .await
+                .unwrap()
+                .to_string(),
         );
     }
-    hub.publish("room", "m7").await.unwrap();
-    assert_eq!(client.next_event().await, "id: 7\ndata: m7\n\n");
+
+    let mut client = Client::connect(addr, Some(&ids[3])).await;
+    for (n, id) in ids.iter().enumerate().skip(4) {
+        assert_eq!(
+            client.next_event().await,
+            format!("id: {id}\ndata: m{n}\n\n")
+        );
+    }
+    let seven = hub.publish("room", "m7").await.unwrap();
+    assert_eq!(
+        client.next_event().await,
+        format!("id: {seven}\ndata: m7\n\n")
+    );
 
     // Closing the hub ends the body cleanly.
     hub.close();
@@ -145,15 +159,19 @@ async fn a_reconnecting_client_receives_exactly_the_missed_events() {
 async fn a_reconnect_beyond_the_history_starts_with_a_gap_event() {
     let hub = tower_sse::HubConfig::new().history(2).build();
     let addr = serve(hub.clone()).await;
+    let mut ids = Vec::new();
     for n in 1..=5 {
-        hub.publish("room", format!("m{n}")).await.unwrap();
+        ids.push(hub.publish("room", format!("m{n}")).await.unwrap());
     }
-    let mut client = Client::connect(addr, Some("1")).await;
+    let mut client = Client::connect(addr, Some(ids[0].as_str())).await;
     assert_eq!(
         client.next_event().await,
-        "event: sse-gap\nid: 5\ndata: unknown-id\n\n"
+        format!("event: sse-gap\nid: {}\ndata: unknown-id\n\n", ids[4])
     );
-    hub.publish("room", "m6").await.unwrap();
-    assert_eq!(client.next_event().await, "id: 6\ndata: m6\n\n");
+    let six = hub.publish("room", "m6").await.unwrap();
+    assert_eq!(
+        client.next_event().await,
+        format!("id: {six}\ndata: m6\n\n")
+    );
     client.disconnect();
 }

@@ -87,7 +87,7 @@ proptest! {
                     } else {
                         ("0".to_owned(), &events[..])
                     };
-                    let stream = hub.subscribe_from(TOPICS[topic], Some(&last_id));
+                    let stream = hub.subscribe_from(TOPICS[topic], Some(&last_id)).unwrap();
                     let expected = if missed.len() <= HISTORY && (back < events.len() || events.len() <= HISTORY) {
                         missed.to_vec()
                     } else {

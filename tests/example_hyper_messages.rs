@@ -37,22 +37,30 @@ async fn posted_messages_stream_as_message_events_behind_the_layer_and_sigterm_e
 
     let first = json!({"title": "Hello", "body": "two\nlines"});
     let second = json!({"title": "Ünïcode", "body": "日本語"});
-    assert_eq!(
-        post(&app, &first.to_string()).await?,
-        (200, r#"{"id":"1"}"#.into())
+    let (status, body) = post(&app, &first.to_string()).await?;
+    assert_eq!(status, 200, "{body}");
+    let id_1 = serde_json::from_str::<serde_json::Value>(&body)?["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_owned();
+    let (status, body) = post(&app, &second.to_string()).await?;
+    assert_eq!(status, 200, "{body}");
+    let id_2 = serde_json::from_str::<serde_json::Value>(&body)?["id"]
+        .as_str()
+        .ok_or("no id")?
+        .to_owned();
+    assert!(
+        id_1.ends_with(".1") && id_2.ends_with(".2"),
+        "{id_1} {id_2}"
     );
-    assert_eq!(
-        post(&app, &second.to_string()).await?,
-        (200, r#"{"id":"2"}"#.into())
-    );
-    assert_eq!(message(&mut stream).await?, ("1".into(), first));
-    assert_eq!(message(&mut stream).await?, ("2".into(), second.clone()));
+    assert_eq!(message(&mut stream).await?, (id_1.clone(), first));
+    assert_eq!(message(&mut stream).await?, (id_2.clone(), second.clone()));
 
     // A reconnecting client gets exactly what came after its last id.
-    let mut resumed = sse::open(&app.url("/eventstream"), Some("1")).await?;
+    let mut resumed = sse::open(&app.url("/eventstream"), Some(&id_1)).await?;
     resumed.assert_layer_headers();
     resumed.assert_prelude("messages").await?;
-    assert_eq!(message(&mut resumed).await?, ("2".into(), second));
+    assert_eq!(message(&mut resumed).await?, (id_2, second));
 
     let (status, text) = post(&app, r#"{"title":"no body"}"#).await?;
     assert_eq!(

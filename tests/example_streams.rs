@@ -11,6 +11,28 @@ use support::app::App;
 use support::sse::{self, send, Stream};
 use support::TestResult;
 
+/// The id in a `posted update <id>` answer.
+fn posted_id(answer: &(u16, String)) -> String {
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    answer
+        .1
+        .strip_prefix("posted update ")
+        .unwrap_or_else(|| panic!("{}", answer.1))
+        .to_owned()
+}
+
+/// The id in a chat `{"id": ...}` answer.
+fn chat_id(answer: &(u16, String)) -> String {
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let body: Value = serde_json::from_str(&answer.1).unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// The epoch of an `<epoch>.<offset>` id.
+fn epoch(id: &str) -> &str {
+    id.split_once('.').unwrap_or_else(|| panic!("{id}")).0
+}
+
 #[tokio::test]
 async fn live_updates_streams_multi_line_updates_with_ids_behind_the_layer() -> TestResult {
     let mut app = App::start("live_updates", &[]);
@@ -20,20 +42,21 @@ async fn live_updates_streams_multi_line_updates_with_ids_behind_the_layer() -> 
 
     let form = "application/x-www-form-urlencoded";
     let url = app.url("/api/post-update");
-    assert_eq!(
-        send("POST", &url, form, "message=first").await?,
-        (200, "posted update 1".into())
-    );
+    let first = posted_id(&send("POST", &url, form, "message=first").await?);
     // PUT works the same; the text keeps its line breaks, blank line included.
+    let second = posted_id(&send("PUT", &url, form, "message=two%0Alines%0A%0Aand+more").await?);
     assert_eq!(
-        send("PUT", &url, form, "message=two%0Alines%0A%0Aand+more").await?,
-        (200, "posted update 2".into())
+        (first.as_str(), &second[..]),
+        (
+            &*format!("{}.1", epoch(&first)),
+            &*format!("{}.2", epoch(&first))
+        )
     );
     assert_eq!(
         send("POST", &url, form, "message=+%0A").await?,
         (400, "message must not be empty\n".into())
     );
-    for (id, data) in [("1", "first"), ("2", "two\nlines\n\nand more")] {
+    for (id, data) in [(&first, "first"), (&second, "two\nlines\n\nand more")] {
         let event = board.event().await?;
         assert_eq!(
             (
@@ -41,11 +64,11 @@ async fn live_updates_streams_multi_line_updates_with_ids_behind_the_layer() -> 
                 event.last_event_id.as_str(),
                 event.data.as_str()
             ),
-            ("message", id, data)
+            ("message", id.as_str(), data)
         );
     }
 
-    let mut resumed = sse::open(&app.url("/api/updates"), Some("1")).await?;
+    let mut resumed = sse::open(&app.url("/api/updates"), Some(&first)).await?;
     resumed.assert_prelude("live updates").await?;
     assert_eq!(resumed.event().await?.data, "two\nlines\n\nand more");
 
@@ -67,22 +90,16 @@ async fn chat_streams_json_chat_events_per_room_and_replays_after_last_event_id(
         let body = json!({"user": user, "message": message}).to_string();
         async move { send("POST", &url, "application/json", &body).await }
     };
-    assert_eq!(
-        say("general", "ann", "hi").await?,
-        (200, r#"{"id":"1"}"#.into())
-    );
+    let hi = chat_id(&say("general", "ann", "hi").await?);
     assert_eq!(say("other", "bob", "elsewhere").await?.0, 200);
-    assert_eq!(
-        say("general", "bob", "hello\nann").await?,
-        (200, r#"{"id":"3"}"#.into())
-    );
+    let hello = chat_id(&say("general", "bob", "hello\nann").await?);
     assert_eq!(say("general", "", "nobody").await?.0, 400);
 
-    for (id, user, message) in [("1", "ann", "hi"), ("3", "bob", "hello\nann")] {
+    for (id, user, message) in [(&hi, "ann", "hi"), (&hello, "bob", "hello\nann")] {
         let event = general.event().await?;
         assert_eq!(
             (event.event_type.as_str(), event.last_event_id.as_str()),
-            ("chat", id)
+            ("chat", id.as_str())
         );
         let data: Value = serde_json::from_str(&event.data)?;
         assert_eq!(
@@ -92,11 +109,11 @@ async fn chat_streams_json_chat_events_per_room_and_replays_after_last_event_id(
         assert!(data["sent_at"].as_u64().is_some_and(|t| t > 0), "{data}");
     }
 
-    let mut resumed = sse::open(&app.url("/rooms/general/events"), Some("1")).await?;
+    let mut resumed = sse::open(&app.url("/rooms/general/events"), Some(&hi)).await?;
     resumed.assert_prelude("chat").await?;
-    assert_eq!(resumed.event().await?.last_event_id, "3");
+    assert_eq!(resumed.event().await?.last_event_id, hello);
 
-    // An id the room never had (e.g. from before a restart): a gap event.
+    // An id the room never had: a gap event.
     let mut lost = sse::open(&app.url("/rooms/general/events"), Some("99")).await?;
     lost.assert_prelude("chat").await?;
     let gap = lost.event().await?;
@@ -110,6 +127,57 @@ async fn chat_streams_json_chat_events_per_room_and_replays_after_last_event_id(
     general.assert_ends().await?;
     resumed.assert_ends().await?;
     lost.assert_ends().await
+}
+
+/// Reproduction 1 of issue 10: post 5 messages, restart the in-memory chat,
+/// post 6 more, resume with the old fifth id: the new messages 1..5 must not
+/// be skipped silently; the client gets a `reset` gap, then live messages.
+#[tokio::test]
+async fn an_id_from_before_a_restart_of_the_chat_gets_a_reset_gap_then_live_messages() -> TestResult
+{
+    async fn say(app: &App, n: usize) -> TestResult<String> {
+        let url = app.url("/rooms/r1/messages");
+        let body = json!({"user": "ann", "message": format!("m{n}")}).to_string();
+        Ok(chat_id(
+            &send("POST", &url, "application/json", &body).await?,
+        ))
+    }
+    let mut app = App::start("chat", &[]);
+    let mut before = Vec::new();
+    for n in 1..=5 {
+        before.push(say(&app, n).await?);
+    }
+    app.stop()?;
+    let mut app = App::start("chat", &[]);
+    let mut after = Vec::new();
+    for n in 1..=6 {
+        after.push(say(&app, n).await?);
+    }
+    assert_ne!(
+        epoch(&before[4]),
+        epoch(&after[4]),
+        "a restart starts a new epoch"
+    );
+
+    let mut resumed = sse::open(&app.url("/rooms/r1/events"), Some(&before[4])).await?;
+    resumed.assert_prelude("chat").await?;
+    let gap = resumed.event().await?;
+    assert_eq!(
+        (
+            gap.event_type.as_str(),
+            gap.data.as_str(),
+            gap.last_event_id.as_str()
+        ),
+        ("sse-gap", "reset", after[5].as_str())
+    );
+    let live = say(&app, 7).await?;
+    let event = resumed.event().await?;
+    assert_eq!(
+        (event.event_type.as_str(), event.last_event_id.as_str()),
+        ("chat", live.as_str())
+    );
+    app.stop()?;
+    resumed.assert_ends().await
 }
 
 #[tokio::test]

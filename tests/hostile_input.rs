@@ -29,9 +29,11 @@ async fn events(
     State(hub): State<Hub>,
     Path(topic): Path<String>,
     last_id: Option<LastEventId>,
-) -> EventStream<Subscription> {
-    let last_id = last_id.as_ref().map(LastEventId::as_str);
-    EventStream::new(hub.subscribe_from(&topic, last_id))
+) -> Result<EventStream<Subscription>, (http::StatusCode, String)> {
+    match hub.subscribe_from(&topic, last_id) {
+        Ok(subscription) => Ok(EventStream::new(subscription)),
+        Err(e) => Err((http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
 }
 
 /// A running server and its handles.
@@ -311,7 +313,17 @@ async fn an_unknown_last_event_id_gets_the_gap_event_first() {
 async fn an_id_from_the_future_gets_the_gap_event_not_a_silent_skip() {
     let server = serve().await;
     let ids = seed(&server.hub, "t").await;
-    for future in ["4", "18446744073709551615", "99999999999999999999999"] {
+    let epoch = ids[2].split_once('.').unwrap().0;
+    let futures = [
+        format!("{epoch}.4"),
+        format!("{epoch}.18446744073709551615"),
+        format!("{epoch}.1-0"),
+        format!("{epoch}.99999999999999999999999"),
+        "4".to_owned(),
+        "18446744073709551615".to_owned(),
+        "99999999999999999999999".to_owned(),
+    ];
+    for future in &futures {
         let mut stream = Stream::open(
             server.addr,
             "/events/t",

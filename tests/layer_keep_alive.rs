@@ -101,7 +101,7 @@ async fn a_body_pausing_mid_event_still_delivers_exactly_one_event() {
     wire.extend_from_slice(&next_data(&mut body).await.unwrap());
     tx.send(b"data: b\n\n").unwrap();
     wire.extend_from_slice(&next_data(&mut body).await.unwrap());
-    assert_eq!(wire, b"data: a\n:ping\ndata: b\n\n");
+    assert_eq!(wire, b"data: a\n: ping\ndata: b\n\n");
     // A client's parser sees the comment and exactly one event.
     assert_eq!(
         parse(&wire).unwrap(),

@@ -79,12 +79,12 @@ async fn past_the_limit_streams_get_only_a_retry_hint_and_a_slot_frees_on_discon
     let mut first = get_h1(addr, sse_request("/")).await.into_body();
     assert_eq!(
         next_data(&mut first).await.unwrap(),
-        "retry: 7000\n\n:open\n"
+        "retry: 7000\n\n: open\n"
     );
     let mut second = get_h2(addr, sse_request("/")).await.into_body();
     assert_eq!(
         next_data(&mut second).await.unwrap(),
-        "retry: 7000\n\n:open\n"
+        "retry: 7000\n\n: open\n"
     );
     assert_eq!(metrics.open_streams(), 2);
 
@@ -110,7 +110,7 @@ async fn past_the_limit_streams_get_only_a_retry_hint_and_a_slot_frees_on_discon
     let mut third = get_h1(addr, sse_request("/")).await.into_body();
     assert_eq!(
         next_data(&mut third).await.unwrap(),
-        "retry: 7000\n\n:open\n"
+        "retry: 7000\n\n: open\n"
     );
     assert_eq!(metrics.open_streams(), 2);
     assert_eq!(metrics.opened(), 3);

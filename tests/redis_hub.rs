@@ -55,12 +55,12 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
 async fn an_event_published_on_server_a_reaches_subscribers_on_a_and_b_with_one_id() {
     let server = RedisServer::start();
     let (a, b) = (hub(&server), hub(&server));
-    let mut on_a = a.subscribe("room");
+    let mut on_a = a.subscribe("room").unwrap();
     // B joins from a known event, so it cannot miss anything after it
     // however long its reader takes to start.
     let start = a.publish("room", "start").await.unwrap();
     assert_eq!(next(&mut on_a).await, wire(&start, "start"));
-    let mut on_b = b.subscribe_from("room", Some(start.as_str()));
+    let mut on_b = b.subscribe_from("room", Some(start.as_str())).unwrap();
 
     let mut ids = Vec::new();
     for data in ["one", "two", "three"] {
@@ -89,7 +89,7 @@ async fn subscribe_then_publish_on_one_server_never_misses_the_first_event() {
         let hub = hub(&server);
         let topic = format!("fresh-{round}");
         // No reader runs for the topic yet: publishing waits for it to start.
-        let mut sub = hub.subscribe(&topic);
+        let mut sub = hub.subscribe(&topic).unwrap();
         let id = hub.publish(&topic, "first").await.unwrap();
         assert_eq!(next(&mut sub).await, wire(&id, "first"));
     }
@@ -103,14 +103,14 @@ async fn a_last_event_id_from_server_a_replays_exactly_the_missed_events_on_serv
     for n in 0..5 {
         ids.push(a.publish("feed", format!("m{n}")).await.unwrap());
     }
-    let mut sub = b.subscribe_from("feed", Some(ids[1].as_str()));
+    let mut sub = b.subscribe_from("feed", Some(ids[1].as_str())).unwrap();
     for (n, id) in ids.iter().enumerate().skip(2) {
         assert_eq!(next(&mut sub).await, wire(id, &format!("m{n}")));
     }
     let live = a.publish("feed", "live").await.unwrap();
     assert_eq!(next(&mut sub).await, wire(&live, "live"));
     // "0" replays the whole retained stream.
-    let mut all = b.subscribe_from("feed", Some("0"));
+    let mut all = b.subscribe_from("feed", Some("0")).unwrap();
     assert_eq!(next(&mut all).await, wire(&ids[0], "m0"));
 }
 
@@ -124,10 +124,10 @@ async fn a_trimmed_or_foreign_last_event_id_starts_with_a_gap_event_then_continu
         newest = hub.publish("news", n.to_string()).await.unwrap();
     }
     let gap = format!("event: sse-gap\nid: {newest}\ndata: unknown-id\n\n");
-    let mut sub = hub.subscribe_from("news", Some(first.as_str()));
+    let mut sub = hub.subscribe_from("news", Some(first.as_str())).unwrap();
     assert_eq!(next(&mut sub).await, gap);
     // An id that is not a stream id (say, from an in-memory hub) is unknown too.
-    let mut foreign = hub.subscribe_from("news", Some("42"));
+    let mut foreign = hub.subscribe_from("news", Some("42")).unwrap();
     assert_eq!(next(&mut foreign).await, gap);
 
     let after = hub.publish("news", "after").await.unwrap();
@@ -139,9 +139,9 @@ async fn a_trimmed_or_foreign_last_event_id_starts_with_a_gap_event_then_continu
 async fn subscribers_continue_across_a_redis_restart_without_losing_an_event() {
     let mut server = RedisServer::start();
     let (a, b) = (hub(&server), hub(&server));
-    let mut on_a = a.subscribe("live");
+    let mut on_a = a.subscribe("live").unwrap();
     let before = a.publish("live", "before").await.unwrap();
-    let mut on_b = b.subscribe_from("live", Some("0"));
+    let mut on_b = b.subscribe_from("live", Some("0")).unwrap();
     for sub in [&mut on_a, &mut on_b] {
         assert_eq!(next(sub).await, wire(&before, "before"));
     }
@@ -169,7 +169,7 @@ async fn subscribers_continue_across_a_redis_restart_without_losing_an_event() {
         }
     }
     // What Redis acknowledged before the kill survived it.
-    let mut replay = a.subscribe_from("live", Some("0"));
+    let mut replay = a.subscribe_from("live", Some("0")).unwrap();
     assert_eq!(next(&mut replay).await, wire(&before, "before"));
     assert_eq!(next(&mut replay).await, wire(&after[0], "after 0"));
 }
@@ -196,13 +196,13 @@ async fn publishing_while_redis_is_down_fails_promptly_with_a_backend_error() {
     }
     // A resuming subscription cannot be replayed: it ends (the browser
     // retries later) instead of skipping events.
-    let mut resuming = fresh.subscribe_from("t", Some("1-0"));
+    let mut resuming = fresh.subscribe_from("t", Some("1-0")).unwrap();
     let ended = tokio::time::timeout(SOON, resuming.next()).await.unwrap();
     assert!(ended.is_none());
 
     server.restart();
     let back = fresh.publish("t", "back").await.unwrap();
-    let mut sub = fresh.subscribe_from("t", Some("0"));
+    let mut sub = fresh.subscribe_from("t", Some("0")).unwrap();
     assert_eq!(next(&mut sub).await.lines().nth(1), Some("data: up"));
     assert_eq!(next(&mut sub).await, wire(&back, "back"));
 }
@@ -216,7 +216,7 @@ async fn a_server_whose_reader_missed_trimmed_events_sends_a_lagged_gap_then_con
     let b = HubConfig::new().history(10).redis(slow).build();
     let a = HubConfig::new().history(10).redis(redis(&server)).build();
     let first = a.publish("g", "first").await.unwrap();
-    let mut sub = b.subscribe_from("g", Some("0"));
+    let mut sub = b.subscribe_from("g", Some("0")).unwrap();
     assert_eq!(next(&mut sub).await, wire(&first, "first"));
 
     server.restart();
@@ -258,7 +258,7 @@ async fn a_server_whose_reader_missed_trimmed_events_sends_a_lagged_gap_then_con
 async fn close_ends_streams_and_an_idle_topic_stops_being_followed_until_resubscribed() {
     let server = RedisServer::start();
     let hub = hub(&server);
-    let sub = hub.subscribe("t");
+    let sub = hub.subscribe("t").unwrap();
     assert_eq!(hub.topics(), ["t"]);
     drop(sub);
     assert!(
@@ -267,7 +267,7 @@ async fn close_ends_streams_and_an_idle_topic_stops_being_followed_until_resubsc
     );
 
     // Following starts again for a new subscriber.
-    let mut again = hub.subscribe("t");
+    let mut again = hub.subscribe("t").unwrap();
     let id = hub.publish("t", "again").await.unwrap();
     assert_eq!(next(&mut again).await, wire(&id, "again"));
     until("one subscriber is counted", || hub.subscribers("t") == 1).await;
@@ -277,7 +277,7 @@ async fn close_ends_streams_and_an_idle_topic_stops_being_followed_until_resubsc
         .await
         .unwrap()
         .is_none());
-    assert!(hub.subscribe("t").next().await.is_none());
+    assert!(hub.subscribe("t").unwrap().next().await.is_none());
     let err = hub.publish("t", "closed").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
 }

@@ -33,7 +33,7 @@ async fn events(
     headers: HeaderMap,
 ) -> http::Response<EventStream<Subscription>> {
     let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    EventStream::new(hub.subscribe_from(&topic, last_id)).into_http_response()
+    EventStream::new(hub.subscribe_from(&topic, last_id).expect("subscribe")).into_http_response()
 }
 
 /// An app server with its own hub on the shared Redis.

@@ -140,9 +140,9 @@ pub(crate) fn print_table(unit: &str, series: &[&Series]) {
 pub(crate) fn print_ratio(label: &str, ratio: f64, target: Option<f64>) {
     match target {
         Some(t) => println!(
-            "  {label:<40} {ratio:>6.2}x  (target >= {t:.1}x: {})",
+            "  {label:<44} {ratio:>6.2}x  (target >= {t:.2}x: {})",
             if ratio >= t { "met" } else { "MISSED" }
         ),
-        None => println!("  {label:<40} {ratio:>6.2}x"),
+        None => println!("  {label:<44} {ratio:>6.2}x"),
     }
 }

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
-use tower_sse::{EventStream, Hub, IntoEvent, LastEventId, Shutdown, SseLayer};
+use tower_sse::{ErrorKind, EventStream, Hub, IntoEvent, LastEventId, Shutdown, SseLayer};
 
 /// How long browsers wait before reconnecting.
 const RETRY: Duration = Duration::from_secs(1);
@@ -52,16 +52,68 @@ pub(crate) fn router(hub: Hub, shutdown: Shutdown) -> Result<Router, tower_sse::
         .layer(TraceLayer::new_for_http()))
 }
 
+/// Why a request was refused, and the status that says whose fault it is.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl Refused {
+    fn client(message: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.to_owned(),
+        }
+    }
+
+    /// A hub error: 429 when the hub is full of rooms, 503 when its backend
+    /// (Redis) is unreachable or it is shutting down. Not the client's fault.
+    fn hub(err: &tower_sse::Error) -> Self {
+        let status = match err.kind() {
+            ErrorKind::TooManyTopics => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Serialize => StatusCode::BAD_REQUEST,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let message = match err.kind() {
+            ErrorKind::TooManyTopics => {
+                format!("too many rooms right now, try again later ({err})")
+            }
+            ErrorKind::Backend => {
+                format!("the chat backend is unavailable, try again later ({err})")
+            }
+            _ => err.to_string(),
+        };
+        Self { status, message }
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.status, format!("{}\n", self.message)).into_response()
+    }
+}
+
 /// Publishes a message to `room` as a `chat` event; returns its id.
-pub(crate) async fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, String> {
+pub(crate) async fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<String, Refused> {
     if !valid_room(room) {
-        return Err("room names are 1 to 64 letters, digits, '-' or '_'".into());
+        return Err(Refused::client(
+            "room names are 1 to 64 letters, digits, '-' or '_'",
+        ));
     }
     if new.user.trim().is_empty() || new.user.chars().count() > 64 {
-        return Err("user must be 1 to 64 characters".into());
+        return Err(Refused::client("user must be 1 to 64 characters"));
     }
     if new.message.trim().is_empty() || new.message.len() > 4096 {
-        return Err("message must be 1 to 4096 bytes".into());
+        return Err(Refused::client("message must be 1 to 4096 bytes"));
     }
     let sent_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -73,8 +125,11 @@ pub(crate) async fn publish(hub: &Hub, room: &str, new: NewMessage) -> Result<St
         sent_at,
     };
     let user = chat.user.clone();
-    let event = chat.into_event().map_err(|e| e.to_string())?;
-    let id = hub.publish(room, event).await.map_err(|e| e.to_string())?;
+    let event = chat.into_event().map_err(|e| Refused::hub(&e))?;
+    let id = hub
+        .publish(room, event)
+        .await
+        .map_err(|e| Refused::hub(&e))?;
     tracing::info!(%room, %user, %id, "message");
     Ok(id.to_string())
 }
@@ -94,7 +149,7 @@ async fn send(
 ) -> Response {
     match publish(&hub, &room, new).await {
         Ok(id) => Json(serde_json::json!({ "id": id })).into_response(),
-        Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -109,7 +164,9 @@ async fn events(
     if !valid_room(&room) {
         return (StatusCode::NOT_FOUND, "no such room\n").into_response();
     }
-    let last_event_id = last_event_id.as_ref().map(LastEventId::as_str);
     tracing::info!(%room, ?last_event_id, "subscriber");
-    EventStream::new(hub.subscribe_from(&room, last_event_id)).into_response()
+    match hub.subscribe_from(&room, last_event_id) {
+        Ok(subscription) => EventStream::new(subscription).into_response(),
+        Err(e) => Refused::hub(&e).into_response(),
+    }
 }

@@ -1,7 +1,7 @@
 //! Shared by the examples: the in-memory hub, or the Redis backend when
 //! `REDIS_URL` is set.
 
-use tower_sse::{Hub, HubConfig};
+use tower_sse::{ErrorKind, Hub, HubConfig};
 
 /// The in-memory hub, or, when `REDIS_URL` is set, the Redis backend with its
 /// streams under `key_prefix`: then every instance of the app on that Redis
@@ -40,4 +40,16 @@ fn with_redis(
     Err("REDIS_URL is set, but this build has no Redis backend: \
          run with `--features axum,redis`"
         .into())
+}
+
+/// The status an example answers a hub error with: a full hub is an
+/// over-capacity condition (429, retry later), an unreachable backend or a
+/// closed hub the server's trouble (503); neither blames the client (400).
+#[allow(dead_code)] // not every example publishes or subscribes on demand
+pub(crate) fn refusal_status(err: &tower_sse::Error) -> http::StatusCode {
+    match err.kind() {
+        ErrorKind::TooManyTopics => http::StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Serialize | ErrorKind::InvalidIdempotencyKey => http::StatusCode::BAD_REQUEST,
+        _ => http::StatusCode::SERVICE_UNAVAILABLE,
+    }
 }

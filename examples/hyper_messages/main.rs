@@ -174,8 +174,11 @@ async fn post_message(hub: &Hub, request: Request<Incoming>) -> Response<Body> {
 /// `GET /eventstream`: every message, resuming after `Last-Event-ID` (which
 /// the layer has validated and put in the request extensions).
 fn event_stream(hub: &Hub, request: &Request<Incoming>) -> Response<Body> {
-    let last_event_id = LastEventId::from_request(request);
-    let events = hub.subscribe_from(TOPIC, last_event_id.as_ref().map(LastEventId::as_str));
+    let events = match hub.subscribe_from(TOPIC, LastEventId::from_request(request)) {
+        Ok(events) => events,
+        // One fixed topic: only a closed-down backend refuses; 503, never 400.
+        Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, &format!("{e}\n")),
+    };
     EventStream::new(events)
         .into_http_response()
         .map(|body| body.map_err(BoxError::from).boxed())

@@ -122,7 +122,7 @@ async fn post_update(
             tracing::info!(%id, "update posted");
             (StatusCode::OK, format!("posted update {id}"))
         }
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+        Err(e) => (common_hub::refusal_status(&e), format!("{e}\n")),
     }
 }
 
@@ -138,7 +138,9 @@ async fn usage() -> (StatusCode, &'static str) {
 async fn updates(
     State(hub): State<Hub>,
     last_event_id: Option<LastEventId>,
-) -> EventStream<Subscription> {
-    let last_event_id = last_event_id.as_ref().map(LastEventId::as_str);
-    EventStream::new(hub.subscribe_from(TOPIC, last_event_id))
+) -> Result<EventStream<Subscription>, (StatusCode, String)> {
+    match hub.subscribe_from(TOPIC, last_event_id) {
+        Ok(subscription) => Ok(EventStream::new(subscription)),
+        Err(e) => Err((common_hub::refusal_status(&e), format!("{e}\n"))),
+    }
 }

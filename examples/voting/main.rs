@@ -183,6 +183,13 @@ async fn tally_stream(State(state): State<AppState>) -> Response {
         let poll = state.poll.lock().await;
         (state.hub.subscribe(TOPIC), poll.tally)
     };
+    let subscription = match subscription {
+        Ok(subscription) => subscription,
+        Err(e) => {
+            tracing::error!(error = %e, "could not subscribe");
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response();
+        }
+    };
     match snapshot.event() {
         Ok(first) => {
             EventStream::new(stream::iter([first.encode()]).chain(subscription)).into_response()

@@ -1,8 +1,12 @@
-//! [`HubConfig`]: history size and age, per-subscriber buffer, slow-consumer policy.
+//! [`HubConfig`]: the engine, history size and age, topic and key bounds,
+//! per-subscriber buffer, slow-consumer policy.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::hub::Hub;
+use crate::engine::{Engine, MemoryEngine};
 
 /// What a [`Hub`] does with a subscriber that falls more than
 /// [`HubConfig::buffer`] events behind the newest event of its topic.
@@ -44,8 +48,48 @@ pub struct HubConfig {
     max_age: Option<Duration>,
     buffer: usize,
     slow_consumer: SlowConsumer,
+    max_topics: usize,
+    idle_timeout: Duration,
+    idempotency_window: Duration,
+    idempotency_keys: usize,
+    engine: EngineChoice,
+}
+
+/// Where the hub's topics live.
+#[derive(Clone)]
+enum EngineChoice {
+    /// A [`MemoryEngine`] made from this configuration.
+    Memory,
+    /// Redis Streams, made from this configuration at build time.
     #[cfg(feature = "redis")]
-    redis: Option<crate::redis::RedisConfig>,
+    Redis(Box<crate::redis::RedisConfig>),
+    /// An engine the app built.
+    Custom(Arc<dyn Engine>),
+}
+
+impl PartialEq for EngineChoice {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Memory, Self::Memory) => true,
+            #[cfg(feature = "redis")]
+            (Self::Redis(a), Self::Redis(b)) => a == b,
+            (Self::Custom(a), Self::Custom(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for EngineChoice {}
+
+impl fmt::Debug for EngineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            #[cfg(feature = "redis")]
+            Self::Redis(config) => f.debug_tuple("Redis").field(config).finish(),
+            Self::Custom(engine) => f.debug_tuple("Custom").field(engine).finish(),
+        }
+    }
 }
 
 impl HubConfig {
@@ -55,8 +99,18 @@ impl HubConfig {
     pub const DEFAULT_BUFFER: usize = 256;
     /// The largest [`HubConfig::buffer`]; larger values are lowered to it.
     pub const MAX_BUFFER: usize = 1 << 20;
+    /// The default [`HubConfig::max_topics`]: 100,000.
+    pub const DEFAULT_MAX_TOPICS: usize = MemoryEngine::DEFAULT_MAX_TOPICS;
+    /// The default [`HubConfig::idle_timeout`]: 15 minutes.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = MemoryEngine::DEFAULT_IDLE_TIMEOUT;
+    /// The default [`HubConfig::idempotency_window`]: 5 minutes.
+    pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = MemoryEngine::DEFAULT_IDEMPOTENCY_WINDOW;
+    /// The default [`HubConfig::idempotency_keys`]: 100,000.
+    pub const DEFAULT_IDEMPOTENCY_KEYS: usize = MemoryEngine::DEFAULT_IDEMPOTENCY_KEYS;
 
-    /// The defaults: 1024 events of history per topic without an age limit,
+    /// The defaults: the in-memory engine, 1024 events of history per topic
+    /// without an age limit, at most 100,000 topics, idle topics dropped
+    /// after 15 minutes, idempotency keys kept 5 minutes (at most 100,000),
     /// a buffer of 256 events, [`SlowConsumer::Disconnect`].
     pub fn new() -> Self {
         Self {
@@ -64,9 +118,96 @@ impl HubConfig {
             max_age: None,
             buffer: Self::DEFAULT_BUFFER,
             slow_consumer: SlowConsumer::Disconnect,
-            #[cfg(feature = "redis")]
-            redis: None,
+            max_topics: Self::DEFAULT_MAX_TOPICS,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            idempotency_window: Self::DEFAULT_IDEMPOTENCY_WINDOW,
+            idempotency_keys: Self::DEFAULT_IDEMPOTENCY_KEYS,
+            engine: EngineChoice::Memory,
         }
+    }
+
+    /// The most topics the hub holds at once (at least 1): topics with local
+    /// subscribers on this hub, and for the in-memory engine also the topics
+    /// it stores. Subscribing to (or, in memory, publishing to) one more
+    /// topic fails with [`ErrorKind::TooManyTopics`](crate::ErrorKind::TooManyTopics);
+    /// existing topics keep working. Answer it like any over-capacity
+    /// condition: 429 or 503, not 400.
+    ///
+    /// ```
+    /// use tower_sse::{ErrorKind, HubConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
+    /// let hub = HubConfig::new().max_topics(1).build();
+    /// hub.publish("a", "x").await?;
+    /// let err = hub.publish("b", "x").await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::TooManyTopics);
+    /// assert_eq!(hub.subscribe("b").unwrap_err().kind(), ErrorKind::TooManyTopics);
+    /// assert!(hub.subscribe("a").is_ok());
+    /// # Ok(()) }
+    /// ```
+    pub fn max_topics(mut self, topics: usize) -> Self {
+        self.max_topics = topics.max(1);
+        self
+    }
+
+    /// How long the in-memory engine keeps a topic that nobody subscribes to
+    /// and nobody publishes to (with its history). Any duration is fine.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = tower_sse::HubConfig::new().idle_timeout(Duration::from_secs(60));
+    /// assert_eq!(config.idle_timeout_duration(), Duration::from_secs(60));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// How long the in-memory engine remembers an idempotency key (see
+    /// [`PublishOptions`](crate::PublishOptions)). Any duration is fine.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = tower_sse::HubConfig::new().idempotency_window(Duration::from_secs(30));
+    /// assert_eq!(config.idempotency_window_duration(), Duration::from_secs(30));
+    /// ```
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.idempotency_window = window;
+        self
+    }
+
+    /// The most idempotency keys the in-memory engine remembers; past it
+    /// the oldest key is forgotten first (a retry of it would be stored again).
+    ///
+    /// ```
+    /// let config = tower_sse::HubConfig::new().idempotency_keys(1000);
+    /// assert_eq!(config.idempotency_keys_limit(), 1000);
+    /// ```
+    pub fn idempotency_keys(mut self, keys: usize) -> Self {
+        self.idempotency_keys = keys;
+        self
+    }
+
+    /// Stores the hub's topics in `engine` instead of memory: the one line
+    /// that plugs in your own [`Engine`] (see the [`engine`](crate::engine)
+    /// module for the contract and a complete example). History, age and
+    /// idempotency settings of this configuration then belong to the engine;
+    /// buffer, slow-consumer policy and [`HubConfig::max_topics`] (for local
+    /// subscriptions) stay the hub's. Pass an `Arc<E>` to keep a handle.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tower_sse::{engine::MemoryEngine, HubConfig};
+    ///
+    /// let engine = Arc::new(MemoryEngine::new().history(8));
+    /// let hub = HubConfig::new().engine(Arc::clone(&engine)).build();
+    /// ```
+    pub fn engine<E>(mut self, engine: E) -> Self
+    where
+        E: Engine,
+    {
+        self.engine = EngineChoice::Custom(Arc::new(engine));
+        self
     }
 
     /// How many recent events each topic keeps for `Last-Event-ID` replay.
@@ -86,7 +227,7 @@ impl HubConfig {
     }
 
     /// Also drops history entries older than `age` (checked when the topic is
-    /// used and by [`Hub::reclaim`]).
+    /// used). Any duration is fine.
     ///
     /// ```
     /// use std::time::Duration;
@@ -164,7 +305,7 @@ impl HubConfig {
     /// ```
     #[cfg(feature = "redis")]
     pub fn redis(mut self, config: crate::redis::RedisConfig) -> Self {
-        self.redis = Some(config);
+        self.engine = EngineChoice::Redis(Box::new(config));
         self
     }
 
@@ -177,7 +318,10 @@ impl HubConfig {
     #[cfg(feature = "redis")]
     #[must_use]
     pub fn redis_config(&self) -> Option<&crate::redis::RedisConfig> {
-        self.redis.as_ref()
+        match &self.engine {
+            EngineChoice::Redis(config) => Some(config),
+            _ => None,
+        }
     }
 
     /// Builds a hub with this configuration.
@@ -191,12 +335,32 @@ impl HubConfig {
         Hub::with_config(self)
     }
 
-    /// Applies the hub's history size to the Redis configuration.
-    #[cfg(feature = "redis")]
-    pub(crate) fn resolved(mut self) -> Self {
-        let history = self.history;
-        self.redis = self.redis.map(|redis| redis.history(history));
-        self
+    /// Makes the engine this configuration names (applying the hub's
+    /// history size to Redis).
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+    pub(crate) fn resolve(mut self) -> (Self, Arc<dyn Engine>) {
+        let engine: Arc<dyn Engine> = match &self.engine {
+            EngineChoice::Memory => {
+                let mut memory = MemoryEngine::new()
+                    .history(self.history)
+                    .max_topics(self.max_topics)
+                    .idle_timeout(self.idle_timeout)
+                    .idempotency_window(self.idempotency_window)
+                    .idempotency_keys(self.idempotency_keys);
+                if let Some(age) = self.max_age {
+                    memory = memory.max_age(age);
+                }
+                Arc::new(memory)
+            }
+            #[cfg(feature = "redis")]
+            EngineChoice::Redis(redis) => {
+                let redis = (**redis).clone().history(self.history);
+                self.engine = EngineChoice::Redis(Box::new(redis.clone()));
+                Arc::new(crate::redis::RedisEngine::new(redis))
+            }
+            EngineChoice::Custom(engine) => Arc::clone(engine),
+        };
+        (self, engine)
     }
 
     /// The history size per topic.
@@ -227,6 +391,46 @@ impl HubConfig {
     #[must_use]
     pub fn buffer_len(&self) -> usize {
         self.buffer
+    }
+
+    /// The bound on topics.
+    ///
+    /// ```
+    /// assert_eq!(tower_sse::HubConfig::new().max_topics_limit(), 100_000);
+    /// ```
+    #[must_use]
+    pub fn max_topics_limit(&self) -> usize {
+        self.max_topics
+    }
+
+    /// How long an idle in-memory topic is kept.
+    ///
+    /// ```
+    /// assert_eq!(tower_sse::HubConfig::new().idle_timeout_duration().as_secs(), 900);
+    /// ```
+    #[must_use]
+    pub fn idle_timeout_duration(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// How long an idempotency key is remembered in memory.
+    ///
+    /// ```
+    /// assert_eq!(tower_sse::HubConfig::new().idempotency_window_duration().as_secs(), 300);
+    /// ```
+    #[must_use]
+    pub fn idempotency_window_duration(&self) -> Duration {
+        self.idempotency_window
+    }
+
+    /// The most idempotency keys remembered in memory.
+    ///
+    /// ```
+    /// assert_eq!(tower_sse::HubConfig::new().idempotency_keys_limit(), 100_000);
+    /// ```
+    #[must_use]
+    pub fn idempotency_keys_limit(&self) -> usize {
+        self.idempotency_keys
     }
 
     /// The slow-consumer policy.

@@ -1,31 +1,24 @@
 //! The local fan-out machinery: delivers already-encoded events to every
 //! subscriber of one topic in this process.
 //!
-//! This half knows nothing about where events come from. The in-memory source
-//! ([`super::topic`]) calls [`Fanout::deliver`] under its own lock after
-//! storing the event; a distributed backend calls it from the task that reads
-//! its shared log. Callers must deliver in [`Seq`] order.
+//! This half knows nothing about where events come from: the topic's
+//! [`Sink`](crate::engine::Sink) calls [`Fanout::deliver`] for every event
+//! its engine stored (the in-memory engine under its own lock after storing,
+//! Redis from its reader task), in offset order.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::broadcast;
 
+use crate::engine::Offset;
 use crate::event::EncodedEvent;
-
-/// The position of an event in its topic's order; strictly increasing.
-/// Subscriptions de-duplicate the replay seam with it.
-///
-/// 128 bits, so that every backend's order maps onto it without collisions:
-/// the in-memory counter is a `u64`, a Redis stream id `<ms>-<seq>` is
-/// `(ms << 64) | seq`.
-pub(crate) type Seq = u128;
 
 /// One event on its way to the subscribers: its position and its wire bytes.
 /// Cloning it is one reference-count bump.
 #[derive(Debug, Clone)]
 pub(crate) struct Delivery {
-    pub(crate) seq: Seq,
+    pub(crate) offset: Offset,
     pub(crate) event: EncodedEvent,
 }
 
@@ -33,6 +26,10 @@ pub(crate) struct Delivery {
 pub(crate) type LiveReceiver = broadcast::Receiver<Delivery>;
 
 /// Per-topic fan-out: one bounded broadcast ring shared by all subscribers.
+///
+/// A hub creates it when the topic gets its first local subscriber and drops
+/// it with the last one (tokio allocates the whole ring up front), so topics
+/// that are only published to cost no ring.
 #[derive(Debug)]
 pub(crate) struct Fanout {
     /// `None` once closed; dropping the only sender ends every receiver after
@@ -58,11 +55,11 @@ impl Fanout {
 
     /// Hands `event` to every current subscriber: one `Bytes` clone each, at
     /// the time each one reads it. Returns `false` when the fan-out is closed.
-    pub(crate) fn deliver(&self, seq: Seq, event: EncodedEvent) -> bool {
+    pub(crate) fn deliver(&self, offset: Offset, event: EncodedEvent) -> bool {
         match &*self.sender() {
             Some(sender) => {
                 // An error only means there is no receiver right now.
-                let _ = sender.send(Delivery { seq, event });
+                let _ = sender.send(Delivery { offset, event });
                 true
             }
             None => false,
@@ -110,9 +107,9 @@ mod tests {
         let mut a = fanout.receiver().unwrap();
         let mut b = fanout.receiver().unwrap();
         let event = Event::new().data("x").encode();
-        assert!(fanout.deliver(1, event.clone()));
+        assert!(fanout.deliver(Offset::from(1), event.clone()));
         let (a, b) = (a.try_recv().unwrap(), b.try_recv().unwrap());
-        assert_eq!(a.seq, 1);
+        assert_eq!(a.offset, Offset::from(1));
         assert_eq!(a.event.as_bytes().as_ptr(), event.as_bytes().as_ptr());
         assert_eq!(b.event.as_bytes().as_ptr(), event.as_bytes().as_ptr());
     }
@@ -121,12 +118,12 @@ mod tests {
     fn close_ends_receivers_after_their_buffered_events() {
         let fanout = Fanout::new(4);
         let mut rx = fanout.receiver().unwrap();
-        fanout.deliver(1, Event::new().data("x").encode());
+        fanout.deliver(Offset::from(1), Event::new().data("x").encode());
         fanout.close();
         assert!(fanout.is_closed());
-        assert!(!fanout.deliver(2, Event::new().data("y").encode()));
+        assert!(!fanout.deliver(Offset::from(2), Event::new().data("y").encode()));
         assert!(fanout.receiver().is_none());
-        assert_eq!(rx.try_recv().unwrap().seq, 1);
+        assert_eq!(rx.try_recv().unwrap().offset, Offset::from(1));
         assert!(matches!(
             rx.try_recv(),
             Err(broadcast::error::TryRecvError::Closed)

@@ -6,13 +6,22 @@ use crate::field::{EventId, EventType};
 /// The event type of the gap event a [`Hub`](crate::Hub) sends when a
 /// subscriber cannot receive every event of its topic: `sse-gap`.
 ///
-/// A gap event means "events are missing here; reload your state". It is sent
+/// A gap event means "events are missing here; reload your state". Its data
+/// says why:
 ///
-/// - first, when `Last-Event-ID` names an event that is no longer (or never
-///   was) in the topic's history; its data is `unknown-id`;
-/// - mid-stream, when a subscriber fell more than the buffer behind under
-///   [`SlowConsumer::SkipWithGap`](crate::SlowConsumer::SkipWithGap); its data
-///   is `lagged`.
+/// - `reset`, first: `Last-Event-ID` names an event of another history of the
+///   topic (another [epoch](crate::engine::Epoch): the server restarted
+///   without persistence, the Redis stream was lost and recreated, the topic
+///   expired). Event ids are `<epoch>.<offset>` (see
+///   [`engine::Position`](crate::engine::Position)), so the hub can tell.
+/// - `unknown-id`, first: the id names an event of the current history that
+///   is no longer kept (trimmed, expired), an offset the history never issued
+///   (a "future" id), or nothing the hub understands (garbage, or an app id
+///   that is not in the history);
+/// - `lagged`, mid-stream: the subscriber fell more than the buffer behind
+///   under [`SlowConsumer::SkipWithGap`](crate::SlowConsumer::SkipWithGap), or
+///   the engine could not deliver some events to this server (a Redis reader
+///   that reconnected after they were trimmed).
 ///
 /// Its `id` is the newest event that state reloaded after receiving it is
 /// guaranteed to include (the newest event at subscribe time, or the first event
@@ -32,6 +41,8 @@ pub const GAP_EVENT_TYPE: EventType = EventType::from_static("sse-gap");
 /// Why events are missing; the gap event's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GapReason {
+    /// `Last-Event-ID` belongs to another epoch: that history is gone.
+    Reset,
     /// `Last-Event-ID` is not in the history.
     UnknownId,
     /// The subscriber fell behind its buffer.
@@ -41,6 +52,7 @@ pub(crate) enum GapReason {
 impl GapReason {
     fn as_str(self) -> &'static str {
         match self {
+            Self::Reset => "reset",
             Self::UnknownId => "unknown-id",
             Self::Lagged => "lagged",
         }
@@ -80,6 +92,11 @@ mod tests {
         assert_eq!(
             event.as_bytes(),
             &b"event: sse-gap\nid: 41\ndata: unknown-id\n\n"[..]
+        );
+        let event = gap_event(GapReason::Reset, &EventId::new("e.0").unwrap());
+        assert_eq!(
+            event.as_bytes(),
+            &b"event: sse-gap\nid: e.0\ndata: reset\n\n"[..]
         );
         let event = gap_event(GapReason::Lagged, &EventId::from(7_u64));
         assert_eq!(

@@ -1,57 +1,68 @@
-//! [`Hub`]: the handle apps publish to and subscribe from.
+//! [`Hub`]: the handle apps publish to and subscribe from. Every method of
+//! `Hub` is in this file.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::time::Instant;
-
 use super::config::HubConfig;
-use super::history::Replay;
-#[cfg(feature = "redis")]
-use super::redis_source::{resume, Follow as RedisFollow, RedisSource};
+use super::publish::PublishOptions;
 use super::subscription::Subscription;
-use super::topic::Topic;
+use super::topic::{sink_for, Topic};
+use crate::engine::{Appended, Engine};
+use crate::error::{Error, ErrorKind};
+use crate::field::EventId;
+use crate::into_event::IntoEvent;
 
 /// The name of a topic, shared by the map and the subscriptions.
 pub(crate) type TopicKey = Arc<str>;
 
-/// With an age limit, publishes sweep expired topics every this many calls.
-pub(super) const SWEEP_EVERY: usize = 1024;
-
 /// A fan-out hub: apps publish events to topics, browsers subscribe.
 ///
-/// Every published event is encoded once and shared by all subscribers of its
-/// topic. Events get increasing ids (unless they carry their own), a bounded
-/// history per topic replays what a reconnecting browser missed
-/// (`Last-Event-ID`), and a [gap event](crate::GAP_EVENT_TYPE) says when that is
-/// impossible. Cloning a `Hub` is cheap; clones share everything.
+/// Every published event is stored by the hub's [engine](crate::engine)
+/// (in memory by default, Redis Streams with [`HubConfig::redis`]), encoded
+/// once and shared by all subscribers of its topic. Events get ids
+/// `<epoch>.<offset>` that name the history they belong to (an id of your
+/// own is kept in memory), a bounded history per topic replays what a
+/// reconnecting browser missed (`Last-Event-ID`), and a
+/// [gap event](crate::GAP_EVENT_TYPE) says when that is impossible: after a
+/// restart, too old an id, or an id of something else. Cloning a `Hub` is
+/// cheap; clones share everything.
 ///
 /// ```
-/// use axum::{extract::{Path, State}, http::HeaderMap, routing::{get, post}, Router};
-/// use tower_sse::{Event, EventStream, EventType, Hub, Subscription};
+/// use axum::{extract::{Path, State}, http::StatusCode, routing::{get, post}, Router};
+/// use tower_sse::{ErrorKind, Event, EventStream, EventType, Hub, LastEventId, Subscription};
 ///
 /// async fn events(
 ///     State(hub): State<Hub>,
 ///     Path(room): Path<String>,
-///     headers: HeaderMap,
-/// ) -> http::Response<EventStream<Subscription>> {
-///     let last_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-///     EventStream::new(hub.subscribe_from(&room, last_id)).into_http_response()
+///     last_id: Option<LastEventId>,
+/// ) -> Result<http::Response<EventStream<Subscription>>, (StatusCode, String)> {
+///     let sub = hub.subscribe_from(&room, last_id).map_err(refusal)?;
+///     Ok(EventStream::new(sub).into_http_response())
 /// }
 ///
 /// async fn say(
 ///     State(hub): State<Hub>,
 ///     Path(room): Path<String>,
 ///     message: String,
-/// ) -> Result<String, String> {
+/// ) -> Result<String, (StatusCode, String)> {
 ///     const CHAT: EventType = EventType::from_static("chat");
 ///     let id = hub
 ///         .publish(&room, Event::new().event(CHAT).data(message))
 ///         .await
-///         .map_err(|e| e.to_string())?;
+///         .map_err(refusal)?;
 ///     Ok(id.to_string())
+/// }
+///
+/// /// Capacity and outages are the server's problem, not the client's.
+/// fn refusal(err: tower_sse::Error) -> (StatusCode, String) {
+///     let status = match err.kind() {
+///         ErrorKind::TooManyTopics => StatusCode::TOO_MANY_REQUESTS,
+///         _ => StatusCode::SERVICE_UNAVAILABLE,
+///     };
+///     (status, err.to_string())
 /// }
 ///
 /// let hub = Hub::new();
@@ -64,93 +75,61 @@ pub(super) const SWEEP_EVERY: usize = 1024;
 /// ```
 #[derive(Clone)]
 pub struct Hub {
-    pub(super) inner: Arc<HubInner>,
+    inner: Arc<HubInner>,
 }
 
 pub(crate) struct HubInner {
     pub(crate) config: HubConfig,
+    pub(crate) engine: Arc<dyn Engine>,
+    /// The topics with local subscribers, each followed by the engine.
     topics: Mutex<HashMap<TopicKey, Arc<Topic>>>,
-    /// The last position handed out; also the hub's automatic event id.
-    pub(super) seq: AtomicU64,
     closed: AtomicBool,
-    pub(super) publishes: AtomicUsize,
-    /// The Redis source, when the topics live in Redis.
-    #[cfg(feature = "redis")]
-    pub(super) redis: Option<Arc<RedisSource>>,
 }
 
 impl HubInner {
-    pub(super) fn topics(&self) -> MutexGuard<'_, HashMap<TopicKey, Arc<Topic>>> {
+    fn topics(&self) -> MutexGuard<'_, HashMap<TopicKey, Arc<Topic>>> {
         // Nothing that can panic runs under this lock; recover regardless.
         self.topics.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes `topic` if it is still the one under `key` and has neither
-    /// subscribers nor history. Lock order: topics, then the topic's log.
-    pub(crate) fn reclaim_topic(&self, key: &str, topic: &Arc<Topic>) {
-        let mut topics = self.topics();
-        let Some(current) = topics.get(key) else {
-            return;
-        };
-        if !Arc::ptr_eq(current, topic) {
-            return;
-        }
-        if Self::try_retire(topic) {
-            topics.remove(key);
-        }
-    }
-
-    /// Marks an idle topic reclaimed; call with the topics lock held.
-    pub(super) fn try_retire(topic: &Topic) -> bool {
-        let mut log = topic.log();
-        log.history.prune(Instant::now());
-        if topic.fanout.subscribers() == 0 && log.history.is_empty() {
-            log.reclaimed = true;
-            #[cfg(feature = "redis")]
-            topic.stop_following();
-            true
-        } else {
-            false
-        }
-    }
-}
-
-impl HubInner {
-    /// Removes and closes `topic` if it is still the one under `key`.
-    #[cfg(feature = "redis")]
-    pub(crate) fn end_topic(&self, key: &str, topic: &Arc<Topic>) {
-        let mut topics = self.topics();
-        if topics.get(key).is_some_and(|t| Arc::ptr_eq(t, topic)) {
-            topics.remove(key);
-        }
-        drop(topics);
-        topic.log().reclaimed = true;
-        topic.close();
-    }
-
-    /// A new topic under `key`; with Redis this server starts following it.
-    fn new_topic(self: &Arc<Self>, key: &TopicKey) -> Arc<Topic> {
-        let topic = Arc::new(Topic::new(&self.config));
-        #[cfg(feature = "redis")]
-        if let Some(source) = &self.redis {
-            if !self.closed.load(Ordering::Acquire) {
-                let follow = RedisFollow::start(
-                    source,
-                    Arc::downgrade(self),
-                    Arc::clone(key),
-                    Arc::downgrade(&topic),
-                );
-                topic.start_following(follow);
+    /// Removes `topic` if it is still in the map and has no subscribers, and
+    /// stops following it. Subscribers are counted under the same lock, so
+    /// this cannot race with a new subscription.
+    pub(crate) fn release_topic(&self, topic: &Arc<Topic>) {
+        let removed = {
+            let mut topics = self.topics();
+            let current = topics
+                .get(&topic.key)
+                .is_some_and(|t| Arc::ptr_eq(t, topic));
+            let idle = current && topic.fanout.subscribers() == 0;
+            if idle {
+                topics.remove(&topic.key);
             }
+            idle
+        };
+        if removed {
+            topic.close();
         }
-        #[cfg(not(feature = "redis"))]
-        let _ = key;
-        topic
+    }
+
+    /// Removes and closes `topic` if it is still the one under `key`.
+    pub(crate) fn end_topic(&self, key: &str, topic: &Topic) {
+        let removed = {
+            let mut topics = self.topics();
+            let current = topics.get(key).is_some_and(|t| std::ptr::eq(&**t, topic));
+            if current {
+                topics.remove(key)
+            } else {
+                None
+            }
+        };
+        drop(removed);
+        topic.close();
     }
 }
 
 impl Hub {
-    /// A hub with the default [`HubConfig`].
+    /// A hub with the default [`HubConfig`]: topics in memory.
     ///
     /// ```
     /// let hub = tower_sse::Hub::new();
@@ -171,19 +150,13 @@ impl Hub {
     /// ```
     #[must_use]
     pub fn with_config(config: HubConfig) -> Self {
-        #[cfg(feature = "redis")]
-        let config = config.resolved();
+        let (config, engine) = config.resolve();
         Self {
             inner: Arc::new(HubInner {
-                #[cfg(feature = "redis")]
-                redis: config
-                    .redis_config()
-                    .map(|redis| Arc::new(RedisSource::new(redis.clone()))),
                 config,
+                engine,
                 topics: Mutex::new(HashMap::new()),
-                seq: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
-                publishes: AtomicUsize::new(0),
             }),
         }
     }
@@ -198,16 +171,111 @@ impl Hub {
         &self.inner.config
     }
 
+    /// The engine that stores the topics.
+    ///
+    /// ```
+    /// let hub = tower_sse::Hub::new();
+    /// println!("{:?}", hub.engine());
+    /// ```
+    #[must_use]
+    pub fn engine(&self) -> &dyn Engine {
+        &*self.inner.engine
+    }
+
+    /// Publishes an event to `topic` and returns its id.
+    ///
+    /// The engine stores the event and gives it its id: `<epoch>.<offset>`
+    /// (see [`engine::Position`](crate::engine::Position)), increasing within
+    /// the topic's history. In memory an id of your own (non-empty) is kept
+    /// and replay finds it by comparing ids, newest first; Redis always
+    /// assigns its own. The event is encoded once. Publishing to a topic
+    /// nobody listens to only records it in the history. In memory the future
+    /// completes at once; with Redis, once Redis acknowledged the event. A
+    /// subscription made on this hub before publishing receives the event.
+    ///
+    /// # Errors
+    ///
+    /// When the event cannot be converted (e.g. JSON serialization fails),
+    /// with [`ErrorKind::Closed`] after [`Hub::close`],
+    /// [`ErrorKind::TooManyTopics`] when a new topic would pass
+    /// [`HubConfig::max_topics`] (in memory), and [`ErrorKind::Backend`] when
+    /// the engine's storage fails. A backend error means the event was not
+    /// acknowledged, not that it was not stored: retry with
+    /// [`Hub::publish_with`] and an idempotency key so that a retry cannot
+    /// store it twice.
+    ///
+    /// ```
+    /// use tower_sse::{ErrorKind, Event, Hub};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
+    /// let hub = Hub::new();
+    /// let id = hub.publish("votes", "yes").await?;
+    /// assert!(id.as_str().ends_with(".1"), "{id}");
+    /// let own_id = Event::new().try_id("v-2")?.data("no");
+    /// assert_eq!(hub.publish("votes", own_id).await?, "v-2");
+    /// hub.close();
+    /// let err = hub.publish("votes", "yes").await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Closed);
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish<E>(&self, topic: &str, event: E) -> Result<EventId, Error>
+    where
+        E: IntoEvent,
+    {
+        let appended = self
+            .publish_with(topic, event, PublishOptions::new())
+            .await?;
+        Ok(appended.into_id())
+    }
+
+    /// Publishes with [`PublishOptions`], e.g. an idempotency key, and
+    /// returns what the engine stored: the id, the position, and whether this
+    /// was a retry of an earlier publish (then nothing new was stored).
+    ///
+    /// # Errors
+    ///
+    /// As [`Hub::publish`].
+    ///
+    /// ```
+    /// use tower_sse::{Hub, PublishOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
+    /// let hub = Hub::new();
+    /// let once = || PublishOptions::new().try_idempotency_key("msg-7");
+    /// let first = hub.publish_with("room", "hello", once()?).await?;
+    /// let retry = hub.publish_with("room", "hello", once()?).await?;
+    /// assert_eq!((retry.id(), retry.is_duplicate()), (first.id(), true));
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish_with<E>(
+        &self,
+        topic: &str,
+        event: E,
+        options: PublishOptions,
+    ) -> Result<Appended, Error>
+    where
+        E: IntoEvent,
+    {
+        let event = event.into_event()?;
+        if self.is_closed() {
+            return Err(Error::new(ErrorKind::Closed));
+        }
+        self.inner.engine.append(topic, options.append(event)).await
+    }
+
     /// Subscribes to the live events of `topic`, without replay.
     ///
-    /// With the Redis backend, "live" starts when this server follows the
-    /// topic. The first subscriber of a topic on a server starts its reader,
-    /// which needs one round trip to Redis to find the end of the stream; an
-    /// event published *through another server* within that round trip is not
-    /// delivered to this subscription (publishing through this hub waits for
-    /// the reader, so it is). A subscription never has a hole after the first
-    /// event it delivers, and a client that resumes with `Last-Event-ID`
+    /// With Redis, "live" starts when this server follows the topic: the
+    /// first subscriber of a topic on a server starts its reader, which needs
+    /// one round trip to find the end of the stream; an event published
+    /// *through another server* within that round trip is not delivered to
+    /// this subscription (publishing through this hub waits for the reader,
+    /// so it is). A client that resumes with `Last-Event-ID`
     /// ([`Hub::subscribe_from`]) gets everything after that id.
+    ///
+    /// # Errors
+    ///
+    /// As [`Hub::subscribe_from`].
     ///
     /// ```
     /// use futures_util::StreamExt;
@@ -215,124 +283,186 @@ impl Hub {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::Hub::new();
     /// hub.publish("t", "before").await?;
-    /// let mut sub = hub.subscribe("t");
-    /// hub.publish("t", "after").await?;
-    /// assert_eq!(sub.next().await.unwrap().as_bytes(), &b"id: 2\ndata: after\n\n"[..]);
+    /// let mut sub = hub.subscribe("t")?;
+    /// let id = hub.publish("t", "after").await?;
+    /// let event = sub.next().await.unwrap();
+    /// assert_eq!(event.as_bytes(), format!("id: {id}\ndata: after\n\n").as_bytes());
     /// # Ok(()) }
     /// ```
-    #[must_use]
-    pub fn subscribe(&self, topic: &str) -> Subscription {
-        self.subscribe_from(topic, None)
+    pub fn subscribe(&self, topic: &str) -> Result<Subscription, Error> {
+        self.subscribe_from(topic, None::<&str>)
     }
 
     /// Subscribes to `topic`, first replaying every event after
-    /// `last_event_id` (the browser's `Last-Event-ID` header) from the history,
-    /// then continuing live, with nothing lost or repeated at the seam.
+    /// `last_event_id` (the browser's `Last-Event-ID`: pass an
+    /// `Option<LastEventId>` from the extractor, an `Option<&str>`, …), then
+    /// continuing live, with nothing lost or repeated at the seam.
     ///
-    /// When the id is not in the history (too old, or unknown, e.g. after a
-    /// restart) the subscription starts with a [gap event](crate::GAP_EVENT_TYPE)
-    /// instead. `None` or an empty id subscribes live only; `"0"` replays the
-    /// whole history of a topic that has not dropped any event yet. After
+    /// What a resume gets (the rules every engine shares):
+    ///
+    /// - an id of the topic's current history: every later event, exactly;
+    /// - an id of another history (another epoch: the server restarted, Redis
+    ///   lost the stream, the topic expired): a [gap event](crate::GAP_EVENT_TYPE)
+    ///   with data `reset`, then live events;
+    /// - an id too old for the history, an offset never issued, garbage: a gap
+    ///   event with data `unknown-id`, then live events;
+    /// - `"0"`: the whole history (a gap if part of it was dropped);
+    /// - `None` or an empty id: live events only.
+    ///
+    /// The replay is read in pages: the first at once when the engine answers
+    /// at once (in memory), otherwise on the subscription's first poll. After
     /// [`Hub::close`] the subscription ends at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TooManyTopics`] when `topic` is new and the hub (or the
+    /// in-memory engine) already holds [`HubConfig::max_topics`] topics;
+    /// the engine's error when it cannot follow the topic (with Redis: no
+    /// tokio runtime).
     ///
     /// ```
     /// use futures_util::StreamExt;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::HubConfig::new().history(2).build();
-    /// for word in ["a", "b", "c"] {
-    ///     hub.publish("t", word).await?;
+    /// let mut ids = Vec::new();
+    /// for word in ["a", "b", "c", "d"] {
+    ///     ids.push(hub.publish("t", word).await?);
     /// }
-    /// let mut sub = hub.subscribe_from("t", Some("2"));
-    /// assert_eq!(sub.next().await.unwrap().as_bytes(), &b"id: 3\ndata: c\n\n"[..]);
+    /// let mut sub = hub.subscribe_from("t", Some(ids[2].as_str()))?;
+    /// let replayed = sub.next().await.unwrap();
+    /// assert_eq!(replayed.as_bytes(), format!("id: {}\ndata: d\n\n", ids[3]).as_bytes());
     ///
-    /// // Event 1 fell out of the history, so resuming after 0 cannot be
-    /// // exact: a gap event, with the id that state reloaded now covers.
-    /// let mut sub = hub.subscribe_from("t", Some("0"));
-    /// assert_eq!(
-    ///     sub.next().await.unwrap().as_bytes(),
-    ///     &b"event: sse-gap\nid: 3\ndata: unknown-id\n\n"[..],
-    /// );
+    /// // "b" fell out of the history, so resuming after "a" cannot be exact:
+    /// // a gap event, with the id that state reloaded now covers.
+    /// let mut sub = hub.subscribe_from("t", Some(ids[0].as_str()))?;
+    /// let gap = sub.next().await.unwrap();
+    /// assert_eq!(gap.as_bytes(), format!("event: sse-gap\nid: {}\ndata: unknown-id\n\n", ids[3]).as_bytes());
+    ///
+    /// // An id from before a restart names another history: `reset`.
+    /// let mut sub = hub.subscribe_from("t", Some("oldepoch.2"))?;
+    /// let gap = sub.next().await.unwrap();
+    /// assert_eq!(gap.as_bytes(), format!("event: sse-gap\nid: {}\ndata: reset\n\n", ids[3]).as_bytes());
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe_from<I>(
+        &self,
+        topic: &str,
+        last_event_id: Option<I>,
+    ) -> Result<Subscription, Error>
+    where
+        I: AsRef<str>,
+    {
+        let inner = &self.inner;
+        let config = &inner.config;
+        if self.is_closed() {
+            return Ok(Subscription::ended(
+                TopicKey::from(topic),
+                config.buffer_len(),
+                config.slow_consumer_policy(),
+            ));
+        }
+        let (topic, live) = {
+            let mut topics = inner.topics();
+            let topic = match topics.get(topic) {
+                Some(existing) => Arc::clone(existing),
+                None => {
+                    if topics.len() >= config.max_topics_limit() {
+                        return Err(Error::new(ErrorKind::TooManyTopics));
+                    }
+                    let key = TopicKey::from(topic);
+                    let created = Arc::new(Topic::new(
+                        Arc::clone(&key),
+                        config.buffer_len(),
+                        Arc::downgrade(inner),
+                    ));
+                    // Followed before anyone can subscribe: every event the
+                    // engine stores from now on reaches the ring.
+                    let follow = inner.engine.follow(&key, sink_for(&created))?;
+                    created.set_follow(follow);
+                    topics.insert(key, Arc::clone(&created));
+                    created
+                }
+            };
+            // Counted under the topics lock, so release cannot race it; the
+            // live receiver is taken before any history is read.
+            topic.fanout.add_subscriber();
+            let live = topic.fanout.receiver();
+            (topic, live)
+        };
+        let last_event_id = last_event_id
+            .map(|id| id.as_ref().to_owned())
+            .filter(|id| !id.is_empty());
+        Ok(Subscription::new(
+            Arc::clone(inner),
+            topic,
+            live,
+            last_event_id,
+        ))
+    }
+
+    /// How many subscriptions of `topic` are alive on this hub right now.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tower_sse::Error> {
+    /// let hub = tower_sse::Hub::new();
+    /// let a = hub.subscribe("t")?;
+    /// let b = hub.subscribe("t")?;
+    /// assert_eq!(hub.subscribers("t"), 2);
+    /// drop(a);
+    /// assert_eq!(hub.subscribers("t"), 1);
+    /// assert_eq!(hub.subscribers("other"), 0);
     /// # Ok(()) }
     /// ```
     #[must_use]
-    pub fn subscribe_from(&self, topic: &str, last_event_id: Option<&str>) -> Subscription {
-        let inner = &self.inner;
-        let policy = inner.config.slow_consumer_policy();
-        let (key, topic) = {
-            let mut topics = inner.topics();
-            let (key, topic) = match topics.get_key_value(topic) {
-                Some((key, existing)) => (Arc::clone(key), Arc::clone(existing)),
-                None => {
-                    let key = TopicKey::from(topic);
-                    let created = inner.new_topic(&key);
-                    topics.insert(Arc::clone(&key), Arc::clone(&created));
-                    (key, created)
-                }
-            };
-            // Counted under the topics lock, so reclamation cannot race it.
-            topic.fanout.add_subscriber();
-            (key, topic)
-        };
-        if inner.closed.load(Ordering::Acquire) {
-            return Subscription::new(Arc::clone(inner), key, topic, None, Replay::none(), policy);
-        }
-        #[cfg(feature = "redis")]
-        if let Some(source) = &inner.redis {
-            return Self::subscribe_redis(inner, source, key, topic, last_event_id);
-        }
-        let (live, replay) = topic.subscribe(last_event_id);
-        Subscription::new(Arc::clone(inner), key, topic, live, replay, policy)
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.inner
+            .topics()
+            .get(topic)
+            .map_or(0, |topic| topic.fanout.subscribers())
     }
 
-    /// Live receiver first; the replay is read on the first poll, once this
-    /// server's reader has found where it starts.
-    #[cfg(feature = "redis")]
-    fn subscribe_redis(
-        inner: &Arc<HubInner>,
-        source: &Arc<RedisSource>,
-        key: TopicKey,
-        topic: Arc<Topic>,
-        last_event_id: Option<&str>,
-    ) -> Subscription {
-        let policy = inner.config.slow_consumer_policy();
-        // Without a reader (no runtime) nothing would ever arrive: end at once.
-        let position = topic.position();
-        let live = position.as_ref().and_then(|_| topic.fanout.receiver());
-        let mut subscription = Subscription::new(
-            Arc::clone(inner),
-            Arc::clone(&key),
-            topic,
-            live,
-            Replay::none(),
-            policy,
-        );
-        if let (Some(position), Some(id)) = (position, last_event_id.filter(|id| !id.is_empty())) {
-            let resume = resume(Arc::clone(source), position, key, id.to_owned());
-            subscription.resume_with(resume);
-        }
-        subscription
+    /// The names of the topics this hub has local subscribers for (and
+    /// therefore follows and holds a ring for), sorted. What the engine
+    /// stores is the engine's (e.g. [`MemoryEngine::topics`](crate::engine::MemoryEngine::topics)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tower_sse::Error> {
+    /// let hub = tower_sse::Hub::new();
+    /// let sub = hub.subscribe("b")?;
+    /// assert_eq!(hub.topics(), ["b"]);
+    /// drop(sub);
+    /// assert!(hub.topics().is_empty());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn topics(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.topics().keys().map(|k| k.to_string()).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Ends every subscription of `topic` (after the events it has buffered)
-    /// and forgets the topic's history. Publishing to it later starts afresh.
+    /// and asks the engine to forget what it keeps of the topic in this
+    /// process (the in-memory history; Redis keeps its stream). Publishing
+    /// to it later starts a new history.
     ///
     /// ```
     /// use futures_util::StreamExt;
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::Hub::new();
-    /// let mut sub = hub.subscribe("room");
+    /// let mut sub = hub.subscribe("room")?;
     /// hub.close_topic("room");
     /// assert!(sub.next().await.is_none());
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn close_topic(&self, topic: &str) {
         let removed = self.inner.topics().remove(topic);
-        if let Some(topic) = removed {
-            topic.log().reclaimed = true;
-            topic.close();
+        if let Some(removed) = removed {
+            removed.close();
         }
+        self.inner.engine.forget(topic);
     }
 
     /// Closes the hub: every subscription ends cleanly after the events it has
@@ -342,17 +472,18 @@ impl Hub {
     /// ```
     /// use futures_util::StreamExt;
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::Hub::new();
-    /// let mut sub = hub.subscribe("t");
+    /// let mut sub = hub.subscribe("t")?;
     /// hub.close();
     /// assert!(sub.next().await.is_none());
-    /// assert!(hub.subscribe("t").next().await.is_none());
-    /// # }
+    /// assert!(hub.subscribe("t")?.next().await.is_none());
+    /// # Ok(()) }
     /// ```
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        for topic in self.inner.topics().values() {
+        let topics: Vec<Arc<Topic>> = self.inner.topics().values().cloned().collect();
+        for topic in topics {
             topic.close();
         }
     }
@@ -369,10 +500,8 @@ impl Hub {
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
-}
 
-#[cfg(test)]
-impl Hub {
+    #[cfg(test)]
     pub(crate) fn topic(&self, name: &str) -> Option<Arc<Topic>> {
         self.inner.topics().get(name).cloned()
     }

@@ -11,14 +11,16 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::ReusableBoxFuture;
 
 use super::config::SlowConsumer;
-use super::fanout::{Delivery, LiveReceiver, Seq};
+use super::fanout::{Delivery, LiveReceiver};
 use super::gap::{encoded_id, gap_event, GapReason};
-use super::history::Replay;
 use super::hub::{HubInner, TopicKey};
+use super::resume::{step, Plan, Step};
 use super::topic::Topic;
+use crate::engine::Offset;
 use crate::event::EncodedEvent;
 
 type Waiting = ReusableBoxFuture<'static, (Result<Delivery, RecvError>, LiveReceiver)>;
+type Reading = ReusableBoxFuture<'static, Option<Step>>;
 
 async fn recv(mut live: LiveReceiver) -> (Result<Delivery, RecvError>, LiveReceiver) {
     let result = live.recv().await;
@@ -34,9 +36,13 @@ async fn recv(mut live: LiveReceiver) -> (Result<Delivery, RecvError>, LiveRecei
 /// [`EventStream`](crate::EventStream); every event is shared with the other
 /// subscribers, not copied.
 ///
-/// The stream ends when the hub or topic is closed (after the events already
-/// buffered), or when it falls behind under [`SlowConsumer::Disconnect`].
-/// Dropping it unsubscribes at once.
+/// The replay is read from the engine a page at a time (the first page at
+/// subscribe time when the engine answers at once, as the in-memory one
+/// does; otherwise on the first poll) while the live receiver, taken first,
+/// holds what is published meanwhile. The stream ends when the hub or topic is closed (after the
+/// events already buffered), when it falls behind under
+/// [`SlowConsumer::Disconnect`], or when the engine fails to replay (the
+/// browser reconnects and tries again). Dropping it unsubscribes at once.
 ///
 /// ```
 /// use futures_util::StreamExt;
@@ -44,91 +50,109 @@ async fn recv(mut live: LiveReceiver) -> (Result<Delivery, RecvError>, LiveRecei
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
 /// let hub = Hub::new();
-/// let mut sub = hub.subscribe("room");
-/// hub.publish("room", "hi").await?;
+/// let mut sub = hub.subscribe("room")?;
+/// let id = hub.publish("room", "hi").await?;
 /// let event = sub.next().await.unwrap();
-/// assert_eq!(event.as_bytes(), &b"id: 1\ndata: hi\n\n"[..]);
+/// assert_eq!(event.as_bytes(), format!("id: {id}\ndata: hi\n\n").as_bytes());
 /// drop(sub);
 /// assert_eq!(hub.subscribers("room"), 0);
 /// # Ok(()) }
 /// ```
 pub struct Subscription {
+    key: TopicKey,
     replay: VecDeque<EncodedEvent>,
-    /// Live events at or before this position were replayed (or covered by a gap).
-    through: Option<Seq>,
+    /// Live events at or before this offset were replayed (or covered by a gap).
+    through: Option<Offset>,
     /// The live receiver while it is not inside `waiting`.
     live: Option<LiveReceiver>,
     /// Reused allocation for waiting on the live receiver.
     waiting: Option<Waiting>,
+    /// The replay page being read, while `reading`; the allocation is reused
+    /// for the next page.
+    page: Option<Reading>,
+    reading: bool,
+    /// The next replay page to read once `replay` is sent.
+    next: Option<Plan>,
+    buffer: usize,
     policy: SlowConsumer,
     lagged: bool,
     done: bool,
-    /// With Redis: the replay, read on the first poll; `None` ends the stream.
-    #[cfg(feature = "redis")]
-    resume: Option<ReusableBoxFuture<'static, Option<Replay>>>,
-    guard: Guard,
+    /// `None` for a subscription that ended at once (closed hub).
+    guard: Option<Guard>,
 }
 
-/// Counts the subscriber while it lives; reclaims an idle topic on drop.
+/// Counts the subscriber while it lives; releases an idle topic on drop.
 struct Guard {
     hub: Arc<HubInner>,
-    key: TopicKey,
     topic: Arc<Topic>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if self.topic.fanout.remove_subscriber() == 0 {
-            self.hub.reclaim_topic(&self.key, &self.topic);
+            self.hub.release_topic(&self.topic);
         }
     }
 }
 
 impl Subscription {
-    /// Builds a subscription; the caller has already counted it with
-    /// `add_subscriber` on the topic's fan-out.
-    pub(crate) fn new(
-        hub: Arc<HubInner>,
-        key: TopicKey,
-        topic: Arc<Topic>,
-        live: Option<LiveReceiver>,
-        replay: Replay,
-        policy: SlowConsumer,
-    ) -> Self {
+    /// A subscription that ends at once.
+    pub(crate) fn ended(key: TopicKey, buffer: usize, policy: SlowConsumer) -> Self {
         Self {
-            replay: replay.events,
-            through: replay.through,
-            done: live.is_none(),
-            live,
+            key,
+            replay: VecDeque::new(),
+            through: None,
+            live: None,
             waiting: None,
+            page: None,
+            reading: false,
+            next: None,
+            buffer,
             policy,
             lagged: false,
-            #[cfg(feature = "redis")]
-            resume: None,
-            guard: Guard { hub, key, topic },
+            done: true,
+            guard: None,
         }
     }
 
-    /// Makes the subscription start with the replay `resume` produces (the
-    /// live receiver is already taken), or end if it produces none.
-    #[cfg(feature = "redis")]
-    pub(crate) fn resume_with<F>(&mut self, resume: F)
-    where
-        F: std::future::Future<Output = Option<Replay>> + Send + 'static,
-    {
-        if !self.done {
-            self.resume = Some(ReusableBoxFuture::new(resume));
+    /// Builds a subscription; the caller has already counted it with
+    /// `add_subscriber` on the topic's fan-out and taken `live` from it.
+    /// With `last_event_id`, the replay is read on the first poll.
+    pub(crate) fn new(
+        hub: Arc<HubInner>,
+        topic: Arc<Topic>,
+        live: Option<LiveReceiver>,
+        last_event_id: Option<String>,
+    ) -> Self {
+        let config = &hub.config;
+        let mut subscription = Self::ended(
+            Arc::clone(&topic.key),
+            config.buffer_len(),
+            config.slow_consumer_policy(),
+        );
+        subscription.done = live.is_none();
+        subscription.live = live;
+        subscription.guard = Some(Guard { hub, topic });
+        if let (Some(id), false) = (last_event_id, subscription.done) {
+            // Read the first page now: an engine that answers at once (in
+            // memory) cuts exactly at subscribe time; one that needs I/O
+            // carries on at the first poll (a future may be polled with a
+            // different waker each time).
+            subscription.read_next(Plan::First(id));
+            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+            let _ = subscription.poll_page(&mut cx);
         }
+        subscription
     }
 
     /// How many events this subscription holds that its reader has not taken
     /// yet: replayed ones plus live ones still in the shared ring. Bounded by
-    /// the history size plus the buffer size, however far behind it is.
+    /// a replay page plus the buffer size, however far behind it is.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_sse::Error> {
     /// let hub = tower_sse::HubConfig::new().buffer(4).build();
-    /// let sub = hub.subscribe("t");
+    /// let sub = hub.subscribe("t")?;
     /// for _ in 0..10 {
     ///     hub.publish("t", "x").await?;
     /// }
@@ -137,11 +161,25 @@ impl Subscription {
     /// ```
     #[must_use]
     pub fn backlog(&self) -> usize {
-        let live = self.live.as_ref().map_or(0, |live| {
-            let capacity = self.guard.hub.config.buffer_len();
-            live.len().min(capacity)
-        });
+        let live = self
+            .live
+            .as_ref()
+            .map_or(0, |live| live.len().min(self.buffer));
         self.replay.len() + live
+    }
+
+    /// Starts reading the next replay page, reusing the last one's allocation.
+    fn read_next(&mut self, plan: Plan) {
+        let Some(guard) = self.guard.as_ref() else {
+            return;
+        };
+        let engine = Arc::clone(&guard.hub.engine);
+        let future = step(engine, Arc::clone(&self.key), plan);
+        match self.page.as_mut() {
+            Some(page) => page.set(future),
+            None => self.page = Some(ReusableBoxFuture::new(future)),
+        }
+        self.reading = true;
     }
 
     /// Receives the next live delivery, without allocating when one is ready.
@@ -172,6 +210,28 @@ impl Subscription {
         self.live = Some(live);
         Poll::Ready(result)
     }
+
+    /// Polls the replay page being read; `Ready` once there is none.
+    fn poll_page(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.reading {
+            return Poll::Ready(());
+        }
+        let Some(page) = self.page.as_mut() else {
+            self.reading = false;
+            return Poll::Ready(());
+        };
+        let step = ready!(page.poll(cx));
+        self.reading = false;
+        match step {
+            Some(step) => {
+                self.replay = step.events;
+                self.through = Some(step.through);
+                self.next = step.next;
+            }
+            None => self.finish(),
+        }
+        Poll::Ready(())
+    }
 }
 
 impl Stream for Subscription {
@@ -179,27 +239,20 @@ impl Stream for Subscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<EncodedEvent>> {
         let this = self.get_mut();
-        #[cfg(feature = "redis")]
-        if let Some(resume) = this.resume.as_mut() {
-            let replay = ready!(resume.poll(cx));
-            this.resume = None;
-            match replay {
-                Some(replay) => {
-                    this.replay = replay.events;
-                    this.through = replay.through;
-                }
-                None => this.finish(),
-            }
-        }
         loop {
+            ready!(this.poll_page(cx));
             if let Some(event) = this.replay.pop_front() {
                 return Poll::Ready(Some(event));
             }
             if this.done {
                 return Poll::Ready(None);
             }
+            if let Some(plan) = this.next.take() {
+                this.read_next(plan);
+                continue;
+            }
             match ready!(this.poll_live(cx)) {
-                Ok(delivery) if this.through.is_some_and(|t| delivery.seq <= t) => {}
+                Ok(delivery) if this.through.is_some_and(|t| delivery.offset <= t) => {}
                 Ok(delivery) if this.lagged => {
                     this.lagged = false;
                     // The gap takes the id of the first event after the skipped
@@ -225,20 +278,19 @@ impl Subscription {
     fn finish(&mut self) {
         self.done = true;
         self.replay.clear();
+        self.next = None;
+        self.reading = false;
         // Release the receiver (and its place in the ring) right away.
         self.live = None;
         self.waiting = None;
-        #[cfg(feature = "redis")]
-        {
-            self.resume = None;
-        }
+        self.page = None;
     }
 }
 
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subscription")
-            .field("topic", &&*self.guard.key)
+            .field("topic", &&*self.key)
             .field("replay", &self.replay.len())
             .field("policy", &self.policy)
             .field("done", &self.done)
@@ -251,38 +303,60 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
-    use crate::{Event, Hub, HubConfig};
+    use crate::{Event, EventId, Hub, HubConfig};
 
     fn wire(event: &EncodedEvent) -> &str {
         std::str::from_utf8(event.as_bytes()).unwrap()
     }
 
+    fn data(id: &EventId, data: &str) -> String {
+        format!("id: {id}\ndata: {data}\n\n")
+    }
+
     #[tokio::test]
     async fn live_events_already_replayed_are_skipped_at_the_seam() {
         let hub = Hub::new();
+        let mut ids = Vec::new();
         for word in ["a", "b", "c"] {
-            hub.publish("t", word).await.unwrap();
+            ids.push(hub.publish("t", word).await.unwrap());
         }
-        let mut sub = hub.subscribe_from("t", Some("1"));
-        // A backend whose cut is not atomic delivers an already replayed event live.
+        let mut sub = hub.subscribe_from("t", Some(ids[0].as_str())).unwrap();
+        // An engine whose cut is not atomic delivers an already replayed event live.
         let topic = hub.topic("t").unwrap();
-        topic
-            .fanout
-            .deliver(3, Event::new().id(3_u64).data("c").encode());
-        hub.publish("t", "d").await.unwrap();
+        let c = Event::new().id(ids[2].clone()).data("c").encode();
+        topic.fanout.deliver(Offset::from(3), c);
+        let d = hub.publish("t", "d").await.unwrap();
         let mut seen = Vec::new();
         for _ in 0..3 {
             seen.push(wire(&sub.next().await.unwrap()).to_owned());
         }
         assert_eq!(
             seen,
-            [
-                "id: 2\ndata: b\n\n",
-                "id: 3\ndata: c\n\n",
-                "id: 4\ndata: d\n\n"
-            ]
+            [data(&ids[1], "b"), data(&ids[2], "c"), data(&d, "d")]
         );
-        assert_eq!(sub.backlog(), 0);
+        // The live copies of c and d are skipped: e comes next.
+        let e = hub.publish("t", "e").await.unwrap();
+        assert_eq!(wire(&sub.next().await.unwrap()), data(&e, "e"));
+    }
+
+    #[tokio::test]
+    async fn a_long_replay_is_read_in_pages_without_loss_or_duplicates() {
+        let hub = HubConfig::new().history(2000).buffer(4).build();
+        let first = hub.publish("t", "0").await.unwrap();
+        for n in 1..1000 {
+            hub.publish("t", n.to_string()).await.unwrap();
+        }
+        let mut sub = hub.subscribe_from("t", Some(first.as_str())).unwrap();
+        for n in 1..1000 {
+            let event = sub.next().await.unwrap();
+            assert!(
+                wire(&event).ends_with(&format!("data: {n}\n\n")),
+                "{}",
+                wire(&event)
+            );
+        }
+        let live = hub.publish("t", "live").await.unwrap();
+        assert_eq!(wire(&sub.next().await.unwrap()), data(&live, "live"));
     }
 
     #[tokio::test]
@@ -291,14 +365,18 @@ mod tests {
             .buffer(4)
             .slow_consumer(SlowConsumer::SkipWithGap)
             .build();
-        let mut sub = hub.subscribe("t");
+        let mut sub = hub.subscribe("t").unwrap();
+        let mut ids = Vec::new();
         for n in 0..10 {
-            hub.publish("t", format!("{n}")).await.unwrap();
+            ids.push(hub.publish("t", format!("{n}")).await.unwrap());
         }
         assert_eq!(sub.backlog(), 4);
         let gap = sub.next().await.unwrap();
-        assert_eq!(wire(&gap), "event: sse-gap\nid: 7\ndata: lagged\n\n");
-        for id in 7..=10 {
+        assert_eq!(
+            wire(&gap),
+            format!("event: sse-gap\nid: {}\ndata: lagged\n\n", ids[6])
+        );
+        for id in &ids[6..] {
             let event = sub.next().await.unwrap();
             assert!(
                 wire(&event).starts_with(&format!("id: {id}\n")),
@@ -306,14 +384,14 @@ mod tests {
                 wire(&event)
             );
         }
-        hub.publish("t", "next").await.unwrap();
-        assert_eq!(wire(&sub.next().await.unwrap()), "id: 11\ndata: next\n\n");
+        let next = hub.publish("t", "next").await.unwrap();
+        assert_eq!(wire(&sub.next().await.unwrap()), data(&next, "next"));
     }
 
     #[tokio::test]
     async fn a_lagging_subscriber_is_disconnected_by_default() {
         let hub = HubConfig::new().buffer(2).build();
-        let mut sub = hub.subscribe("t");
+        let mut sub = hub.subscribe("t").unwrap();
         for _ in 0..3 {
             hub.publish("t", "x").await.unwrap();
         }
@@ -325,16 +403,31 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_subscription_is_woken_by_a_publish() {
         let hub = Hub::new();
-        let mut sub = hub.subscribe("t");
+        let mut sub = hub.subscribe("t").unwrap();
         let publisher = {
             let hub = hub.clone();
             tokio::spawn(async move {
                 tokio::task::yield_now().await;
-                hub.publish("t", "late").await.unwrap();
+                hub.publish("t", "late").await.unwrap()
             })
         };
-        assert_eq!(wire(&sub.next().await.unwrap()), "id: 1\ndata: late\n\n");
-        publisher.await.unwrap();
+        let event = sub.next().await.unwrap();
+        let id = publisher.await.unwrap();
+        assert_eq!(wire(&event), data(&id, "late"));
+    }
+
+    #[tokio::test]
+    async fn the_ring_exists_only_while_the_topic_has_local_subscribers() {
+        let hub = Hub::new();
+        hub.publish("t", "nobody listens").await.unwrap();
+        assert!(hub.topic("t").is_none(), "publishing allocates no ring");
+        let sub = hub.subscribe("t").unwrap();
+        assert!(hub.topic("t").is_some());
+        drop(sub);
+        assert!(
+            hub.topic("t").is_none(),
+            "the last subscriber frees the ring"
+        );
     }
 
     #[test]

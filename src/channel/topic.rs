@@ -1,122 +1,48 @@
-//! One topic: its local [`Fanout`] and the in-memory source of its events
-//! (id assignment, encoding and the history ring).
+//! One topic a [`Hub`](super::Hub) has local subscribers for: its fan-out
+//! ring and the engine's [`Follow`] feeding it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use tokio::time::Instant;
+use super::fanout::Fanout;
+use super::gap::{gap_event, GapReason};
+use super::hub::{HubInner, TopicKey};
+use crate::engine::{Deliver, Follow, Offset, Record};
+use crate::event::EncodedEvent;
 
-use super::config::HubConfig;
-use super::fanout::{Fanout, LiveReceiver, Seq};
-use super::history::{History, Replay};
-use crate::error::{Error, ErrorKind};
-use crate::event::{EncodedEvent, Event};
-use crate::field::EventId;
-
-/// The outcome of [`Topic::publish`].
-#[derive(Debug)]
-pub(crate) enum Published {
-    /// Published (or failed for good).
-    Done(Result<EventId, Error>),
-    /// The topic was reclaimed meanwhile: retry with the event on its successor.
-    Reclaimed(Event),
-}
-
-impl Published {
-    #[cfg(test)]
-    fn id(self) -> EventId {
-        match self {
-            Self::Done(Ok(id)) => id,
-            other => panic!("not published: {other:?}"),
-        }
-    }
-}
-
-/// A topic of a [`Hub`](super::Hub).
-#[derive(Debug)]
+/// A followed topic. The hub's map holds it while it has subscribers; the
+/// engine's sink holds it weakly.
 pub(crate) struct Topic {
+    pub(crate) key: TopicKey,
     pub(crate) fanout: Fanout,
-    log: Mutex<Log>,
-    /// With Redis: this server following the topic's stream.
-    #[cfg(feature = "redis")]
-    follow: Mutex<Option<super::redis_source::Follow>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Log {
-    pub(crate) history: History,
-    /// Set when the hub removed this topic from its map; a publisher that
-    /// raced with the removal retries on the topic that replaced it.
-    pub(crate) reclaimed: bool,
+    hub: Weak<HubInner>,
+    /// The engine following the topic for this hub; dropped (outside the
+    /// hub's lock) when the topic is released or closed.
+    follow: Mutex<Option<Follow>>,
 }
 
 impl Topic {
-    pub(crate) fn new(config: &HubConfig) -> Self {
+    pub(crate) fn new(key: TopicKey, buffer: usize, hub: Weak<HubInner>) -> Self {
         Self {
-            fanout: Fanout::new(config.buffer_len()),
-            log: Mutex::new(Log {
-                history: History::new(config.history_len(), config.max_age_limit()),
-                reclaimed: false,
-            }),
-            #[cfg(feature = "redis")]
+            key,
+            fanout: Fanout::new(buffer),
+            hub,
             follow: Mutex::new(None),
         }
     }
 
-    /// Ends delivery to this topic's subscribers (after what they buffer)
-    /// and stops following its stream.
+    pub(crate) fn set_follow(&self, follow: Follow) {
+        *self.follow.lock().unwrap_or_else(PoisonError::into_inner) = Some(follow);
+    }
+
+    /// Ends delivery to this topic's subscribers (after what they buffered)
+    /// and stops following it. Call without holding the hub's topics lock.
     pub(crate) fn close(&self) {
         self.fanout.close();
-        #[cfg(feature = "redis")]
         self.stop_following();
     }
 
-    pub(crate) fn log(&self) -> MutexGuard<'_, Log> {
-        // Nothing that can panic runs under this lock; recover regardless.
-        self.log.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Assigns the next position (and id, unless the event has a non-empty
-    /// one), encodes once, stores in the history, then delivers. Storing
-    /// before delivering is what makes subscribe-then-read-history lossless.
-    ///
-    /// Hands the event back when the topic was reclaimed meanwhile (the caller
-    /// retries on the topic that replaced it).
-    pub(crate) fn publish(&self, seq: &AtomicU64, event: Event) -> Published {
-        // Events with their own id are encoded before taking the lock.
-        let own = event
-            .event_id()
-            .filter(|id| !id.as_str().is_empty())
-            .map(|id| (id.clone(), event.encode()));
-        let mut log = self.log();
-        if log.reclaimed {
-            return Published::Reclaimed(event);
-        }
-        let next = seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let (id, encoded): (EventId, EncodedEvent) = match own {
-            Some(own) => own,
-            None => {
-                let id = EventId::from(next);
-                (id.clone(), event.id(id).encode())
-            }
-        };
-        let now = Instant::now();
-        log.history.prune(now);
-        log.history
-            .push(Seq::from(next), id.clone(), encoded.clone(), now);
-        Published::Done(if self.fanout.deliver(Seq::from(next), encoded) {
-            Ok(id)
-        } else {
-            Err(Error::new(ErrorKind::Closed))
-        })
-    }
-
-    #[cfg(feature = "redis")]
-    pub(crate) fn start_following(&self, follow: Option<super::redis_source::Follow>) {
-        *self.follow.lock().unwrap_or_else(PoisonError::into_inner) = follow;
-    }
-
-    #[cfg(feature = "redis")]
+    /// Stops the engine following the topic. Call without holding the hub's
+    /// topics lock (an engine's guard may take locks of its own).
     pub(crate) fn stop_following(&self) {
         let follow = self
             .follow
@@ -125,66 +51,44 @@ impl Topic {
             .take();
         drop(follow);
     }
+}
 
-    /// Where this server's reader of the topic starts, once known; `None`
-    /// when it does not follow the topic.
-    #[cfg(feature = "redis")]
-    pub(crate) fn position(&self) -> Option<super::redis_source::Position> {
-        self.follow
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(super::redis_source::Follow::position)
+impl Deliver for Topic {
+    fn deliver(&self, offset: Offset, event: EncodedEvent) -> bool {
+        self.fanout.deliver(offset, event)
     }
 
-    /// Takes the live receiver first, then reads the history after
-    /// `last_event_id`. Both happen under the log lock here, so the cut is
-    /// exact; the subscription still de-duplicates by position.
-    pub(crate) fn subscribe(&self, last_event_id: Option<&str>) -> (Option<LiveReceiver>, Replay) {
-        let mut log = self.log();
-        let live = self.fanout.receiver();
-        let replay = match last_event_id {
-            Some(id) if !id.is_empty() => {
-                log.history.prune(Instant::now());
-                log.history.replay_after(id)
-            }
-            _ => Replay::none(),
-        };
-        (live, replay)
+    fn deliver_after_gap(&self, next: &Record) -> bool {
+        // The gap takes the id of the first event after the missed ones,
+        // which follows it: state reloaded on the gap includes it.
+        let gap = gap_event(GapReason::Lagged, next.id());
+        self.fanout.deliver(next.offset(), gap)
+            && self.fanout.deliver(next.offset(), next.encoded().clone())
+    }
+
+    fn reset(&self) {
+        tracing::warn!(
+            topic = &*self.key,
+            "the topic's history was recreated; ending local subscriptions"
+        );
+        match self.hub.upgrade() {
+            Some(hub) => hub.end_topic(&self.key, self),
+            None => self.fanout.close(),
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_hub_numbers_events_but_keeps_the_apps_own_ids() {
-        let topic = Topic::new(&HubConfig::new());
-        let seq = AtomicU64::new(0);
-        let (mut rx, _) = topic.subscribe(None);
-        let rx = rx.as_mut().unwrap();
-        assert_eq!(topic.publish(&seq, Event::new().data("a")).id(), "1");
-        let own = Event::new().try_id("m-9").unwrap().data("b");
-        assert_eq!(topic.publish(&seq, own).id(), "m-9");
-        let empty = Event::new().try_id("").unwrap().data("c");
-        assert_eq!(topic.publish(&seq, empty).id(), "3");
-        let wire: Vec<_> = (0..3).map(|_| rx.try_recv().unwrap().event).collect();
-        assert_eq!(wire[0].as_bytes(), &b"id: 1\ndata: a\n\n"[..]);
-        assert_eq!(wire[1].as_bytes(), &b"id: m-9\ndata: b\n\n"[..]);
-        assert_eq!(wire[2].as_bytes(), &b"id: 3\ndata: c\n\n"[..]);
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic")
+            .field("key", &&*self.key)
+            .field("subscribers", &self.fanout.subscribers())
+            .finish_non_exhaustive()
     }
+}
 
-    #[test]
-    fn replay_after_an_app_id_finds_it_by_its_position() {
-        let topic = Topic::new(&HubConfig::new());
-        let seq = AtomicU64::new(0);
-        for id in ["x", "y", "z"] {
-            let event = Event::new().try_id(id).unwrap().data(id);
-            topic.publish(&seq, event).id();
-        }
-        let (_, replay) = topic.subscribe(Some("x"));
-        assert_eq!(replay.events.len(), 2);
-        assert_eq!(replay.through, Some(3));
-    }
+/// The sink an engine delivers this topic's events into.
+pub(crate) fn sink_for(topic: &Arc<Topic>) -> crate::engine::Sink {
+    let target: Weak<dyn Deliver> = Arc::downgrade(topic) as Weak<dyn Deliver>;
+    crate::engine::Sink::new(target)
 }

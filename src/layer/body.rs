@@ -1,4 +1,4 @@
-//! [`SseBody`]: the response body of [`Sse`](super::Sse).
+//! [`SseBody`]: the response body of [`SseService`](super::SseService).
 
 use std::fmt;
 use std::pin::Pin;
@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::stream::LiveStream;
+use super::live_stream::LiveStream;
 
 pin_project! {
     /// The body of every response that went through [`SseLayer`](crate::SseLayer).

@@ -4,8 +4,67 @@
 //! of a body it did not produce. That is only safe at a line boundary, and a
 //! final event only at an event boundary; this tracker knows both, and counts
 //! the events a client will dispatch, in one `memchr2` pass per frame.
+//!
+//! Bodies the layer knows end every frame at an event boundary (an
+//! [`EventStream`](crate::EventStream)) are not scanned at all: see [`Framing`].
 
 use memchr::memchr2;
+
+use crate::body::EventCounter;
+
+/// How the layer learns where the body stands after each frame.
+#[derive(Debug)]
+pub(crate) enum Framing {
+    /// A foreign body: every byte is scanned.
+    Scanned(Boundary),
+    /// An `EventStream`: frames end at event boundaries, and it counts its
+    /// own events.
+    Whole {
+        counter: EventCounter,
+        /// The counter's value at the last frame.
+        seen: u64,
+    },
+}
+
+impl Framing {
+    pub(crate) fn scanned() -> Self {
+        Self::Scanned(Boundary::default())
+    }
+
+    pub(crate) fn whole(counter: EventCounter) -> Self {
+        let seen = counter.get();
+        Self::Whole { counter, seen }
+    }
+
+    /// Feeds a frame of the body; returns how many events it completed.
+    pub(crate) fn observe(&mut self, bytes: &[u8]) -> u64 {
+        match self {
+            Self::Scanned(boundary) => boundary.observe(bytes),
+            Self::Whole { counter, seen } => {
+                let now = counter.get();
+                let events = now.wrapping_sub(*seen);
+                *seen = now;
+                events
+            }
+        }
+    }
+
+    /// A whole line may be written now.
+    pub(crate) fn at_line(&self) -> bool {
+        match self {
+            Self::Scanned(boundary) => boundary.at_line(),
+            Self::Whole { .. } => true,
+        }
+    }
+
+    /// A whole event may be written now.
+    pub(crate) fn at_event(&self) -> bool {
+        match self {
+            Self::Scanned(boundary) => boundary.at_event(),
+            Self::Whole { .. } => true,
+        }
+    }
+}
 
 /// Incremental line-state of the bytes emitted so far.
 #[derive(Debug, Clone, Copy)]

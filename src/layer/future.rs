@@ -13,18 +13,19 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 
 use super::body::SseBody;
+use super::boundary::Framing;
 use super::guard::StreamGuard;
 use super::jitter;
 use super::layer::{retry_hint, Config, OverCapacity};
-use super::stream::LiveStream;
-use crate::response::set_sse_headers;
+use super::live_stream::LiveStream;
+use crate::response::{set_sse_headers, WholeEvents};
 
 /// The retry delay asked of over-capacity clients when no `retry` is set:
 /// 5 s plus up to 5 s of jitter.
 const DEFAULT_OVER_CAPACITY_RETRY: Duration = Duration::from_secs(5);
 
 pin_project! {
-    /// The response future of [`Sse`](super::Sse).
+    /// The response future of [`SseService`](super::SseService).
     ///
     /// ```
     /// use http_body_util::Empty;
@@ -97,6 +98,7 @@ const CONNECTION_SPECIFIC: [&str; 5] = [
 
 fn prepare<B>(res: Response<B>, config: &Arc<Config>, version: Version) -> Response<SseBody<B>> {
     let (mut parts, body) = res.into_parts();
+    let whole = parts.extensions.remove::<WholeEvents>();
     if !is_event_stream(parts.status, &parts.headers) {
         return Response::from_parts(parts, SseBody::passthrough(body));
     }
@@ -109,7 +111,9 @@ fn prepare<B>(res: Response<B>, config: &Arc<Config>, version: Version) -> Respo
     }
     if config.metrics.try_open(config.max_streams) {
         let guard = StreamGuard::new(config.metrics.clone(), version);
-        let stream = LiveStream::new(body, config.clone(), guard);
+        // An `EventStream` ends every frame at an event boundary: no scan.
+        let framing = whole.map_or_else(Framing::scanned, |w| Framing::whole(w.0));
+        let stream = LiveStream::new(body, config.clone(), guard, framing);
         return Response::from_parts(parts, SseBody::live(stream));
     }
     // Over capacity: release whatever the handler's body holds, at once.
@@ -128,7 +132,9 @@ fn prepare<B>(res: Response<B>, config: &Arc<Config>, version: Version) -> Respo
             let mut res = Response::new(SseBody::fixed(bytes::Bytes::new()));
             *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             *res.version_mut() = parts.version;
-            let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+            let secs = retry
+                .as_secs()
+                .saturating_add(u64::from(retry.subsec_nanos() > 0));
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
             res

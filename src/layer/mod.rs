@@ -10,12 +10,13 @@ mod boundary;
 mod future;
 mod guard;
 mod jitter;
+mod keep_alive;
 #[allow(clippy::module_inception)]
 mod layer;
+mod live_stream;
 mod service;
-mod stream;
 
 pub use self::body::SseBody;
 pub use self::future::ResponseFuture;
 pub use self::layer::{OverCapacity, SseLayer};
-pub use self::service::Sse;
+pub use self::service::SseService;

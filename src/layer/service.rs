@@ -1,4 +1,4 @@
-//! [`Sse`]: the service produced by [`SseLayer`](super::SseLayer).
+//! [`SseService`]: the service produced by [`SseLayer`](super::SseLayer).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,20 +16,21 @@ use crate::last_event_id::{Checked, LastEventId, LAST_EVENT_ID, QUERY_PARAM};
 ///
 /// ```
 /// use tower::ServiceBuilder;
-/// use tower_sse::{layer::Sse, SseLayer};
+/// use tower_sse::{layer::SseService, SseLayer};
 ///
-/// let svc: Sse<_> = ServiceBuilder::new().layer(SseLayer::new()).service_fn(|_req: http::Request<()>| async {
+/// let svc: SseService<_> = ServiceBuilder::new().layer(SseLayer::new()).service_fn(|_req: http::Request<()>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
 /// });
-/// assert!(format!("{svc:?}").starts_with("Sse"));
+/// assert!(format!("{svc:?}").starts_with("SseService"));
 /// ```
 #[derive(Clone)]
-pub struct Sse<S> {
+#[must_use]
+pub struct SseService<S> {
     inner: S,
     config: Arc<Config>,
 }
 
-impl<S> Sse<S> {
+impl<S> SseService<S> {
     pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
         Self { inner, config }
     }
@@ -92,7 +93,7 @@ fn set_last_event_id<B>(req: &mut Request<B>, config: &Config) {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Sse<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SseService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Body,
@@ -112,12 +113,12 @@ where
     }
 }
 
-impl<S> std::fmt::Debug for Sse<S>
+impl<S> std::fmt::Debug for SseService<S>
 where
     S: std::fmt::Debug,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sse")
+        f.debug_struct("SseService")
             .field("inner", &self.inner)
             .finish_non_exhaustive()
     }

@@ -15,8 +15,9 @@
 //!
 //! Most apps use this backend through a [`Hub`](crate::Hub):
 //! `HubConfig::new().redis(RedisConfig::new(url)?).build()` (see
-//! [`HubConfig::redis`](crate::HubConfig::redis)); the types here are the
-//! plumbing it is built on, usable directly.
+//! [`HubConfig::redis`](crate::HubConfig::redis)), which makes a
+//! [`RedisEngine`], this backend's [`Engine`](crate::engine::Engine); the
+//! other types here are the plumbing it is built on, usable directly.
 //!
 //! Redis 6 or newer is required (the publishing connection speaks RESP3, so
 //! it hears at once when Redis drops it and reconnects before the next
@@ -46,12 +47,14 @@
 //! ```
 
 mod config;
+mod engine;
 mod entry;
 mod reader;
 mod store;
 mod stream_id;
 
 pub use config::RedisConfig;
+pub use engine::RedisEngine;
 pub use entry::StoredEvent;
 pub(crate) use reader::Backoff;
 pub use reader::{Delivery, TopicReader};

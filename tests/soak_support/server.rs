@@ -69,12 +69,12 @@ async fn events(
     State(app): State<App>,
     Path(topic): Path<String>,
     req: Request,
-) -> EventStream<Subscription> {
+) -> Result<EventStream<Subscription>, (http::StatusCode, String)> {
     let last_id = LastEventId::from_request(&req);
-    EventStream::new(
-        app.hub
-            .subscribe_from(&topic, last_id.as_ref().map(LastEventId::as_str)),
-    )
+    match app.hub.subscribe_from(&topic, last_id) {
+        Ok(subscription) => Ok(EventStream::new(subscription)),
+        Err(e) => Err((http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
 }
 
 /// `(VmRSS, VmHWM)` of this process in KiB.

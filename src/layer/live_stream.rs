@@ -1,5 +1,5 @@
-//! [`LiveStream`]: an event-stream body with keep-alives, a prelude, a maximum
-//! lifetime and shutdown.
+//! [`LiveStream`]: an event-stream body with a prelude, keep-alives, a
+//! maximum lifetime and shutdown.
 
 use std::fmt;
 use std::future::Future;
@@ -10,63 +10,50 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame};
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
 
-use super::boundary::Boundary;
+use super::boundary::Framing;
 use super::guard::{EndReason, StreamGuard};
 use super::jitter;
+use super::keep_alive::{Due, KeepAlive};
 use super::layer::Config;
 
 type ShutdownFuture = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
 pin_project! {
-    /// The wrapped event stream. One `Sleep` serves both the keep-alive and the
-    /// maximum lifetime: it is armed for whichever comes first, and frames do
-    /// not touch it (they only record their time; the timer catches up when it
-    /// fires), so a busy stream costs no timer-wheel work per frame.
+    /// The wrapped event stream.
     #[project = LiveStreamProj]
     pub(crate) struct LiveStream<B> {
         #[pin]
         inner: B,
         #[pin]
-        timer: Option<Sleep>,
+        timer: KeepAlive,
         shutdown: Option<ShutdownFuture>,
         config: Arc<Config>,
-        // Bytes of our own to send before anything else (prelude, final event).
+        // Bytes of our own to send before anything else (the prelude).
         pending: Option<Bytes>,
-        last_frame: Instant,
-        deadline: Option<Instant>,
-        boundary: Boundary,
+        framing: Framing,
         guard: StreamGuard,
         done: bool,
     }
 }
 
 impl<B> LiveStream<B> {
-    pub(crate) fn new(inner: B, config: Arc<Config>, guard: StreamGuard) -> Self {
-        let now = Instant::now();
-        let deadline = config.max_duration.map(|max| {
+    pub(crate) fn new(inner: B, config: Arc<Config>, guard: StreamGuard, framing: Framing) -> Self {
+        let lifetime = config.max_duration.map(|max| {
             let jitter = config.jitter.unwrap_or(max / 10);
-            now + jitter::shorten(max, jitter)
+            jitter::shorten(max, jitter)
         });
-        let first_wake = match (config.keep_alive, deadline) {
-            (Some(k), Some(d)) => Some((now + k).min(d)),
-            (Some(k), None) => Some(now + k),
-            (None, d) => d,
-        };
         let shutdown = config.shutdown.clone().map(|s| {
             let wait: ShutdownFuture = Box::pin(async move { s.triggered().await });
             wait
         });
         Self {
             inner,
-            timer: first_wake.map(tokio::time::sleep_until),
+            timer: KeepAlive::new(config.keep_alive, lifetime),
             shutdown,
             pending: config.prelude.clone(),
             config,
-            last_frame: now,
-            deadline,
-            boundary: Boundary::default(),
+            framing,
             guard,
             done: false,
         }
@@ -87,7 +74,7 @@ where
         let mut this = self.project();
         if let Some(own) = this.pending.take() {
             this.guard.sent(own.len(), 0);
-            *this.last_frame = Instant::now();
+            this.timer.as_mut().frame_sent();
             return Poll::Ready(Some(Ok(Frame::data(own))));
         }
         if *this.done {
@@ -109,22 +96,22 @@ where
                         if data.is_empty() {
                             continue;
                         }
-                        let events = this.boundary.observe(data);
+                        let events = this.framing.observe(data);
                         this.guard.sent(data.len(), events);
-                        *this.last_frame = Instant::now();
+                        this.timer.as_mut().frame_sent();
                     }
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.guard.end(EndReason::Error);
                     *this.done = true;
-                    this.timer.set(None);
+                    this.timer.as_mut().stop();
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(None) => {
                     this.guard.end(EndReason::Ended);
                     *this.done = true;
-                    this.timer.set(None);
+                    this.timer.as_mut().stop();
                     return Poll::Ready(None);
                 }
                 Poll::Pending => break,
@@ -135,38 +122,15 @@ where
                 return this.end(EndReason::Shutdown);
             }
         }
-        while let Some(mut timer) = this.timer.as_mut().as_pin_mut() {
-            if timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            let now = Instant::now();
-            if this.deadline.is_some_and(|d| d <= now) {
-                return this.end(EndReason::MaxDuration);
-            }
-            let Some(interval) = this.config.keep_alive else {
-                // Only the deadline is armed, and it is not due yet.
-                let deadline = this.deadline.unwrap_or(now);
-                timer.reset(deadline);
-                continue;
-            };
-            let due = *this.last_frame + interval;
-            if now < due {
-                // A frame went out since the timer was armed: catch up.
-                timer.reset(this.deadline.map_or(due, |d| d.min(due)));
-                continue;
-            }
-            // Idle for a whole interval. Writing mid-line would corrupt the body's
-            // line, so then wait another interval.
-            *this.last_frame = now;
-            let next = now + interval;
-            timer.reset(this.deadline.map_or(next, |d| d.min(next)));
-            if this.boundary.at_line() {
+        match this.timer.as_mut().poll_due(cx, this.framing.at_line()) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Due::Deadline) => this.end(EndReason::MaxDuration),
+            Poll::Ready(Due::KeepAlive) => {
                 let line = this.config.keep_alive_line.clone();
                 this.guard.keep_alive(line.len());
-                return Poll::Ready(Some(Ok(Frame::data(line))));
+                Poll::Ready(Some(Ok(Frame::data(line))))
             }
         }
-        Poll::Pending
     }
 
     fn is_end_stream(&self) -> bool {
@@ -184,9 +148,9 @@ impl<B> LiveStreamProj<'_, B> {
     fn end<E>(&mut self, reason: EndReason) -> Poll<Option<Result<Frame<Bytes>, E>>> {
         self.guard.end(reason);
         *self.done = true;
-        self.timer.set(None);
+        self.timer.as_mut().stop();
         *self.shutdown = None;
-        if reason == EndReason::Shutdown && self.boundary.at_event() {
+        if reason == EndReason::Shutdown && self.framing.at_event() {
             if let Some(event) = self.config.final_event.clone() {
                 self.guard.sent(event.len(), 1);
                 return Poll::Ready(Some(Ok(Frame::data(event))));
@@ -199,8 +163,8 @@ impl<B> LiveStreamProj<'_, B> {
 impl<B> fmt::Debug for LiveStream<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveStream")
-            .field("boundary", &self.boundary)
-            .field("deadline", &self.deadline)
+            .field("framing", &self.framing)
+            .field("timer", &self.timer)
             .field("guard", &self.guard)
             .field("done", &self.done)
             .finish_non_exhaustive()
@@ -233,7 +197,12 @@ mod tests {
         let body = StreamBody::new(UnboundedReceiverStream::new(rx));
         (
             tx,
-            Box::pin(LiveStream::new(body, Arc::new(config), guard)),
+            Box::pin(LiveStream::new(
+                body,
+                Arc::new(config),
+                guard,
+                Framing::scanned(),
+            )),
             metrics,
         )
     }
@@ -262,7 +231,7 @@ mod tests {
         let (_tx, mut body, _) = open(config(&layer));
         assert_eq!(
             next_now(&mut body).unwrap().unwrap(),
-            "retry: 3000\n\n:open\n"
+            "retry: 3000\n\n: open\n"
         );
         assert_eq!(next_now(&mut body), None);
     }
@@ -312,7 +281,7 @@ mod tests {
         wire.extend_from_slice(&next_now(&mut body).unwrap().unwrap());
         send(&tx, b"data: b\n\n");
         wire.extend_from_slice(&next_now(&mut body).unwrap().unwrap());
-        assert_eq!(wire, b"data: a\n:ka\ndata: b\n\n");
+        assert_eq!(wire, b"data: a\n: ka\ndata: b\n\n");
         assert_eq!(metrics.events(), 1);
     }
 
@@ -322,7 +291,7 @@ mod tests {
         drop(tx);
         assert_eq!(next_now(&mut body), Some(None));
         assert!(body.is_end_stream());
-        assert!(body.timer.is_none());
+        assert!(format!("{body:?}").contains("sleep: None"));
         advance(Duration::from_secs(60)).await;
         assert_eq!(next_now(&mut body), Some(None));
     }
