@@ -2,6 +2,9 @@
 //! continue, and on reconnect with `Last-Event-ID` it receives exactly the
 //! events it missed, then live ones.
 
+#[path = "support/wait.rs"]
+mod wait;
+
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -92,13 +95,7 @@ impl Client {
 }
 
 async fn wait_for_subscribers(hub: &Hub, n: usize) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while hub.subscribers("room") != n {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("subscriber count did not settle");
+    wait::until_true(&format!("{n} subscribers"), || hub.subscribers("room") == n).await;
 }
 
 #[tokio::test]

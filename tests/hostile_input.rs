@@ -10,6 +10,8 @@ use tokio::io::AsyncReadExt;
 use tower_sse::{HubConfig, SseLayer};
 
 mod hostile_support;
+#[path = "support/wait.rs"]
+mod wait;
 
 use hostile_support::*;
 

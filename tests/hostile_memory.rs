@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 use tower_sse::{HubConfig, SlowConsumer, SseLayer};
 
 mod hostile_support;
+#[path = "support/wait.rs"]
+mod wait;
 
 use hostile_support::*;
 

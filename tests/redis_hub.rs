@@ -4,6 +4,8 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::time::{Duration, Instant};
 
@@ -43,12 +45,8 @@ fn wire(id: &EventId, data: &str) -> String {
 }
 
 /// Polls `condition` (never a fixed sleep standing in for it) for up to 10 s.
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + SOON;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn until(what: &str, condition: impl FnMut() -> bool) {
+    wait::until_true(what, condition).await;
 }
 
 #[tokio::test]

@@ -6,9 +6,11 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -109,14 +111,7 @@ fn message(id: &EventId, data: &str) -> MessageEvent {
 }
 
 async fn wait_for_subscribers(hub: &Hub, n: usize) {
-    let deadline = Instant::now() + SOON;
-    while hub.subscribers("room") != n {
-        assert!(
-            Instant::now() < deadline,
-            "subscriber count did not reach {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait::until_true(&format!("{n} subscribers"), || hub.subscribers("room") == n).await;
 }
 
 #[tokio::test]

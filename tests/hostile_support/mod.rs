@@ -129,15 +129,8 @@ pub async fn assert_still_serves(server: &Server) {
 }
 
 /// Polls `cond` until it holds (bounded).
-pub async fn wait_for(mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PROMPT;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met in time"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+pub async fn wait_for(cond: impl FnMut() -> bool) {
+    crate::wait::until_true("the condition", cond).await;
 }
 
 /// Sends raw bytes on a new connection and returns everything the server
