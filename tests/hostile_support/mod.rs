@@ -3,17 +3,17 @@
 //! own so that no other test skews the process's memory).
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../support/client.rs"]
+mod client;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower_sse::parse::{EventReader, MessageEvent};
@@ -68,24 +68,7 @@ pub async fn open(
     path: &str,
     headers: &[(&str, &[u8])],
 ) -> http::Response<Incoming> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut request = http::Request::get(path).header("host", "localhost");
-    for (name, value) in headers {
-        request = request.header(*name, http::HeaderValue::from_bytes(value).unwrap());
-    }
-    tokio::time::timeout(
-        PROMPT,
-        sender.send_request(request.body(Empty::<Bytes>::new()).unwrap()),
-    )
-    .await
-    .expect("no response head")
-    .unwrap()
+    client::send_h1(addr, client::get(path, headers)).await.0
 }
 
 /// An open event stream, read as events.
