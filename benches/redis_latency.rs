@@ -16,6 +16,12 @@
 //! A's hub publishes paced events whose data is the publish instant; every
 //! client records `parsed - publish` for every event. Each server follows the
 //! topic with one reader and encodes each event once for all its clients.
+//!
+//! A second part measures the publish round trip alone, on one connection,
+//! sequentially (`PUBLISHES`, default 2000; 50 in the smoke run): a raw
+//! `XADD` (what publishing cost before the publish script), a publish
+//! without an idempotency key, and an idempotent publish (a fresh key each
+//! time: the check, the `XADD` and the remembered key).
 
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
@@ -32,8 +38,9 @@ use futures_util::StreamExt;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+use tower_sse::engine::IdempotencyKey;
 use tower_sse::parse::{EventReader, Item};
-use tower_sse::redis::RedisConfig;
+use tower_sse::redis::{RedisConfig, RedisStreams};
 use tower_sse::{EventStream, Hub, HubConfig, Subscription};
 
 const TOPIC: &str = "bench";
@@ -115,6 +122,65 @@ async fn direct(hub: Hub, last_id: String, events: u64, origin: Instant) -> Vec<
     samples
 }
 
+/// Round trips of `n` sequential publishes of one kind, in ns, sorted.
+async fn publish_costs(url: &str, n: u64) -> [(&'static str, Vec<u64>); 3] {
+    let config = RedisConfig::new(url)
+        .expect("redis url")
+        .key_prefix("cost:");
+    let streams = RedisStreams::connect(config).await.expect("connect");
+    let mut raw = redis::Client::open(url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let event = tower_sse::Event::new().data("x".repeat(100));
+    // Warm up: load the script, create the streams.
+    for topic in ["plain", "idempotent"] {
+        let _warm_up = streams.append(topic, &event, None).await.expect("publish");
+    }
+    let mut plain = Vec::new();
+    let mut idempotent = Vec::new();
+    let mut xadd = Vec::new();
+    for i in 0..n {
+        let started = Instant::now();
+        let _: String = redis::cmd("XADD")
+            .arg("cost:raw")
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(1000)
+            .arg("*")
+            .arg("v")
+            .arg("1")
+            .arg("d")
+            .arg("x".repeat(100))
+            .query_async(&mut raw)
+            .await
+            .expect("xadd");
+        xadd.push(started.elapsed().as_nanos() as u64);
+        let started = Instant::now();
+        let _plain = streams
+            .append("plain", &event, None)
+            .await
+            .expect("publish");
+        plain.push(started.elapsed().as_nanos() as u64);
+        let key = IdempotencyKey::new(format!("key-{i}")).expect("key");
+        let started = Instant::now();
+        let _idempotent = streams
+            .append("idempotent", &event, Some(&key))
+            .await
+            .expect("publish");
+        idempotent.push(started.elapsed().as_nanos() as u64);
+    }
+    for samples in [&mut xadd, &mut plain, &mut idempotent] {
+        samples.sort_unstable();
+    }
+    [
+        ("raw XADD", xadd),
+        ("publish (script, no key)", plain),
+        ("idempotent publish", idempotent),
+    ]
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[rank] as f64 / 1_000.0
@@ -133,8 +199,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let publishes = env("PUBLISHES", if full { 2000 } else { 50 });
     let redis = redis_server::RedisServer::start();
     let url = redis.url();
+    let costs = runtime.block_on(publish_costs(&url, publishes));
 
     let (latencies, elapsed) = runtime.block_on(async move {
         let origin = Instant::now();
@@ -189,4 +257,14 @@ fn main() {
         percentile(&sorted, 0.99),
         percentile(&sorted, 1.0)
     );
+    println!("publish round trip, {publishes} sequential publishes each:");
+    let plain_p50 = percentile(&costs[1].1, 0.50);
+    for (name, sorted) in &costs {
+        println!(
+            "  {name:<26} p50 {:>5.0} us, p99 {:>5.0} us ({:.2}x the keyless publish at p50)",
+            percentile(sorted, 0.50),
+            percentile(sorted, 0.99),
+            percentile(sorted, 0.50) / plain_p50
+        );
+    }
 }

@@ -4,6 +4,8 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/tcp_proxy.rs"]
+mod tcp_proxy;
 #[path = "support/wait.rs"]
 mod wait;
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use redis_server::RedisServer;
 use tower_sse::redis::RedisConfig;
-use tower_sse::{ErrorKind, EventId, Hub, HubConfig, Subscription};
+use tower_sse::{ErrorKind, EventId, Hub, HubConfig, PublishOptions, Subscription};
 
 /// Upper bound for anything that should happen "soon"; never reached when
 /// the tests pass.
@@ -278,4 +280,92 @@ async fn close_ends_streams_and_an_idle_topic_stops_being_followed_until_resubsc
     assert!(hub.subscribe("t").unwrap().next().await.is_none());
     let err = hub.publish("t", "closed").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed);
+}
+
+#[tokio::test]
+async fn a_hub_publish_whose_reply_is_lost_is_retried_with_its_key_and_reaches_subscribers_once() {
+    let server = RedisServer::start();
+    let proxy = tcp_proxy::TcpProxy::start(([127, 0, 0, 1], server.port()).into()).await;
+    // Server A publishes through the proxy; server B subscribes directly.
+    let through_proxy = RedisConfig::new(proxy.redis_url())
+        .unwrap()
+        .key_prefix("hub-test:")
+        .connect_timeout(Duration::from_millis(500))
+        .response_timeout(Duration::from_millis(500));
+    let a = HubConfig::new().redis(through_proxy).build();
+    let b = hub(&server);
+    let mut sub = b.subscribe("pay").unwrap();
+    // A's first publish loads the script; its reply is let through.
+    let warm_up = a.publish("warm-up", "x").await.unwrap();
+    assert!(!warm_up.as_str().is_empty());
+    until("B follows the topic", || {
+        b.topics().iter().any(|t| t == "pay")
+    })
+    .await;
+    let positioned = b.publish("pay", "positioned").await.unwrap();
+    assert_eq!(next(&mut sub).await, wire(&positioned, "positioned"));
+
+    let options = || {
+        PublishOptions::new()
+            .try_idempotency_key("order-17")
+            .unwrap()
+    };
+    proxy.swallow_next_reply();
+    let lost = a.publish_with("pay", "paid", options()).await;
+    assert!(lost.is_err(), "the publish whose reply was lost fails");
+    assert_eq!(proxy.swallowed(), 1);
+    let mut retried = None;
+    for _ in 0..20 {
+        if let Ok(appended) = a.publish_with("pay", "paid", options()).await {
+            retried = Some(appended);
+            break;
+        }
+    }
+    let retried = retried.expect("a retry succeeds once the proxy reconnected");
+    assert!(retried.is_duplicate(), "Redis had stored the first attempt");
+    assert_eq!(next(&mut sub).await, wire(retried.id(), "paid"));
+    let marker = b.publish("pay", "marker").await.unwrap();
+    assert_eq!(
+        next(&mut sub).await,
+        wire(&marker, "marker"),
+        "exactly one copy reached the subscriber"
+    );
+}
+
+#[tokio::test]
+async fn a_live_subscriber_whose_unpersisted_redis_restarts_empty_is_told_and_resumes_with_reset() {
+    let mut server = RedisServer::start_without_persistence();
+    let a = hub(&server);
+    let mut sub = a.subscribe("room").unwrap();
+    until("A follows the topic", || !a.topics().is_empty()).await;
+    let w1 = a.publish("room", "w1").await.unwrap();
+    assert_eq!(next(&mut sub).await, wire(&w1, "w1"));
+
+    server.restart(); // SIGKILL, then an empty server
+    let deadline = Instant::now() + SOON;
+    let w2 = loop {
+        match a.publish("room", "w2").await {
+            Ok(id) => break id,
+            Err(e) => assert!(Instant::now() < deadline, "publish kept failing: {e}"),
+        }
+    };
+    assert_ne!(
+        w2.as_str().split('.').next(),
+        w1.as_str().split('.').next(),
+        "the recreated stream is a new epoch"
+    );
+    // The live stream ends (a new history: its offsets do not continue the
+    // old ones) instead of carrying w2 on as if nothing happened.
+    let ended = tokio::time::timeout(SOON, sub.next())
+        .await
+        .expect("in time");
+    assert!(ended.is_none(), "got {ended:?}");
+    // The browser reconnects with w1's id: the reset gap, then live events.
+    let mut again = a.subscribe_from("room", Some(w1.as_str())).unwrap();
+    assert_eq!(
+        next(&mut again).await,
+        format!("event: sse-gap\nid: {w2}\ndata: reset\n\n")
+    );
+    let w3 = a.publish("room", "w3").await.unwrap();
+    assert_eq!(next(&mut again).await, wire(&w3, "w3"));
 }

@@ -12,7 +12,7 @@ mod redis_server;
 mod wait;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -144,4 +144,75 @@ async fn a_client_moving_from_server_a_to_server_b_gets_exactly_the_missed_event
         assert_eq!(client.next_event().await, message(&id, &format!("m{n}")));
     }
     assert_eq!(hub_b.subscribers("room"), 1);
+}
+
+/// Publishes through `hub`, retrying while its connection notices that
+/// Redis restarted (the first command after a restart may fail).
+async fn publish_retrying(hub: &Hub, data: &str) -> EventId {
+    let deadline = Instant::now() + SOON;
+    loop {
+        match hub.publish("room", data.to_owned()).await {
+            Ok(id) => return id,
+            Err(e) => assert!(Instant::now() < deadline, "publish kept failing: {e}"),
+        }
+    }
+}
+
+/// The reproduction 2: post w1, w2, w3; `kill -9` Redis; start it
+/// again; post w4; resume with w2's id on either server. Returns, for each
+/// server, the first event the resuming client got and the live event after.
+async fn kill_redis_between_w3_and_w4(mut redis: RedisServer) -> Vec<Vec<MessageEvent>> {
+    let (hub_a, addr_a) = serve(&redis).await;
+    let (hub_b, addr_b) = serve(&redis).await;
+    let mut ids = Vec::new();
+    for w in ["w1", "w2", "w3"] {
+        ids.push(hub_a.publish("room", w).await.unwrap());
+    }
+    redis.restart(); // SIGKILL, then start it again on the same port
+    ids.push(publish_retrying(&hub_a, "w4").await);
+
+    let mut clients = Vec::new();
+    let mut seen = Vec::new();
+    for (hub, addr) in [(&hub_a, addr_a), (&hub_b, addr_b)] {
+        let mut client = Client::connect(addr, Some(ids[1].as_str())).await;
+        let mut events = vec![client.next_event().await];
+        if events[0].data == "w3" {
+            events.push(client.next_event().await); // w4
+        }
+        wait_for_subscribers(hub, 1).await;
+        clients.push(client);
+        seen.push(events);
+    }
+    let live = hub_a.publish("room", "live").await.unwrap();
+    for (client, events) in clients.iter_mut().zip(&mut seen) {
+        events.push(client.next_event().await);
+        assert_eq!(events.last().unwrap(), &message(&live, "live"));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn after_redis_restarts_empty_an_old_last_event_id_gets_a_gap_not_a_silent_skip() {
+    let seen = kill_redis_between_w3_and_w4(RedisServer::start_without_persistence()).await;
+    for events in seen {
+        assert_eq!(events.len(), 2, "{events:?}");
+        let gap = &events[0];
+        assert_eq!(
+            gap.event_type,
+            tower_sse::GAP_EVENT_TYPE.as_str(),
+            "{events:?}"
+        );
+        assert_eq!(gap.data, "reset", "the history w2 belonged to is gone");
+        assert!(events.iter().all(|e| e.data != "w4"), "w4 would be a skip");
+    }
+}
+
+#[tokio::test]
+async fn after_a_persistent_redis_restarts_an_old_last_event_id_gets_exactly_the_missed_events() {
+    let seen = kill_redis_between_w3_and_w4(RedisServer::start()).await;
+    for events in seen {
+        let data: Vec<_> = events.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["w3", "w4", "live"]);
+        assert!(events.iter().all(|e| e.event_type == "message"));
+    }
 }

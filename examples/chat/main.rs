@@ -15,8 +15,10 @@
 //! names, and chat. A browser that loses the connection reconnects with
 //! `Last-Event-ID` and the [`tower_sse::Hub`] replays exactly the messages it
 //! missed from the room's history; when it cannot (the id is older than the
-//! history, or the server restarted and its in-memory history is gone) it
-//! sends an `sse-gap` event and the page says so. [`tower_sse::SseLayer`]
+//! history: data `unknown-id`; the server restarted and its in-memory history
+//! is gone, which the id's epoch tells: data `reset`) it sends an `sse-gap`
+//! event and the page says so. Event ids look like `k3x9q2ab.42`. Too many
+//! rooms answer 429, an unreachable Redis 503. [`tower_sse::SseLayer`]
 //! adds the stream headers, a retry hint, an opening comment and keep-alives,
 //! and ends every stream on Ctrl-C / SIGTERM. `PORT=8080` picks another port.
 //! From a shell:

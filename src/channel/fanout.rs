@@ -32,44 +32,70 @@ pub(crate) type LiveReceiver = broadcast::Receiver<Delivery>;
 /// that are only published to cost no ring.
 #[derive(Debug)]
 pub(crate) struct Fanout {
-    /// `None` once closed; dropping the only sender ends every receiver after
-    /// the events it still buffers.
-    sender: Mutex<Option<broadcast::Sender<Delivery>>>,
+    ring: Mutex<Ring>,
+    buffer: usize,
     subscribers: AtomicUsize,
+}
+
+/// The broadcast ring, created with the first receiver: tokio allocates
+/// the whole ring up front, and a topic whose subscription is refused (or
+/// never reads) should not pay for it.
+#[derive(Debug)]
+enum Ring {
+    Unopened,
+    /// Dropping the only sender ends every receiver after the events it
+    /// still buffers.
+    Open(broadcast::Sender<Delivery>),
+    Closed,
 }
 
 impl Fanout {
     pub(crate) fn new(buffer: usize) -> Self {
-        let (sender, _) = broadcast::channel(buffer.max(1));
         Self {
-            sender: Mutex::new(Some(sender)),
+            ring: Mutex::new(Ring::Unopened),
+            buffer: buffer.max(1),
             subscribers: AtomicUsize::new(0),
         }
     }
 
-    fn sender(&self) -> MutexGuard<'_, Option<broadcast::Sender<Delivery>>> {
+    fn ring(&self) -> MutexGuard<'_, Ring> {
         // Nothing panics while the lock is held, so poisoning cannot happen;
         // recover anyway rather than propagate a panic.
-        self.sender.lock().unwrap_or_else(PoisonError::into_inner)
+        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Hands `event` to every current subscriber: one `Bytes` clone each, at
     /// the time each one reads it. Returns `false` when the fan-out is closed.
     pub(crate) fn deliver(&self, offset: Offset, event: EncodedEvent) -> bool {
-        match &*self.sender() {
-            Some(sender) => {
+        match &*self.ring() {
+            Ring::Open(sender) => {
                 // An error only means there is no receiver right now.
                 let _ = sender.send(Delivery { offset, event });
                 true
             }
-            None => false,
+            // No receiver was ever taken: nobody to deliver to.
+            Ring::Unopened => true,
+            Ring::Closed => false,
         }
     }
 
     /// A receiver of every event delivered from now on, or `None` when closed.
     /// The caller counts it with [`Fanout::add_subscriber`].
     pub(crate) fn receiver(&self) -> Option<LiveReceiver> {
-        self.sender().as_ref().map(broadcast::Sender::subscribe)
+        let mut ring = self.ring();
+        if matches!(*ring, Ring::Unopened) {
+            *ring = Ring::Open(broadcast::channel(self.buffer).0);
+        }
+        match &*ring {
+            Ring::Open(sender) => Some(sender.subscribe()),
+            _ => None,
+        }
+    }
+
+    /// Whether the ring has been allocated.
+    #[cfg(test)]
+    pub(crate) fn is_allocated(&self) -> bool {
+        matches!(*self.ring(), Ring::Open(_))
     }
 
     pub(crate) fn add_subscriber(&self) {
@@ -87,12 +113,12 @@ impl Fanout {
 
     /// Ends every subscription once it has read what it already buffers.
     pub(crate) fn close(&self) {
-        self.sender().take();
+        *self.ring() = Ring::Closed;
     }
 
     #[cfg(test)]
     pub(crate) fn is_closed(&self) -> bool {
-        self.sender().is_none()
+        matches!(*self.ring(), Ring::Closed)
     }
 }
 
@@ -112,6 +138,23 @@ mod tests {
         assert_eq!(a.offset, Offset::from(1));
         assert_eq!(a.event.as_bytes().as_ptr(), event.as_bytes().as_ptr());
         assert_eq!(b.event.as_bytes().as_ptr(), event.as_bytes().as_ptr());
+    }
+
+    #[test]
+    fn the_ring_is_allocated_with_the_first_receiver() {
+        let fanout = Fanout::new(256);
+        assert!(!fanout.is_allocated());
+        assert!(fanout.deliver(Offset::from(1), Event::new().data("x").encode()));
+        assert!(
+            !fanout.is_allocated(),
+            "delivering to nobody allocates nothing"
+        );
+        let mut rx = fanout.receiver().unwrap();
+        assert!(fanout.is_allocated());
+        fanout.deliver(Offset::from(2), Event::new().data("y").encode());
+        assert_eq!(rx.try_recv().unwrap().offset, Offset::from(2));
+        fanout.close();
+        assert!(!fanout.is_allocated());
     }
 
     #[test]

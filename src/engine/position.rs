@@ -1,24 +1,7 @@
 //! Where an event sits in its topic's history: [`Epoch`], [`Offset`] and
 //! [`Position`], whose text form is the event id a [`Hub`](crate::Hub) sends.
 //!
-//! # The id format
-//!
-//! An id the hub assigns is `<epoch>.<offset>`, for example `k3x9q2ab.42`
-//! (in memory) or `k3x9q2ab.1700000000000-3` (Redis Streams):
-//!
-//! - the **epoch** names one history of a topic: a short random token minted
-//!   when that history is created (for the in-memory engine: when the topic is
-//!   created in this process; for Redis: stored next to the stream and
-//!   re-minted when the stream is recreated). 1 to 16 characters of
-//!   `[A-Za-z0-9_]`.
-//! - the **offset** orders events within an epoch: `<n>` or `<major>-<minor>`
-//!   (decimal `u64`s, no sign, no spaces); `<n>` is `0-<n>`. Offsets compare
-//!   as the pair `(major, minor)`.
-//!
-//! So an id is at most 16 + 1 + 41 = 58 bytes, well under the 128 bytes a
-//! CORS-safelisted `Last-Event-ID` may have, and ids of one epoch order like
-//! their events. Parsing is strict and never panics: a `Last-Event-ID` is
-//! whatever a client sent.
+//! The id format is documented on [`Position`].
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -288,8 +271,26 @@ impl FromStr for Offset {
 }
 
 /// An [`Epoch`] and an [`Offset`]: the full name of an event in its topic.
-/// Its text form `<epoch>.<offset>` is the event id (see the
-/// [module docs](self) for the format).
+/// Its text form `<epoch>.<offset>` is the event id.
+///
+/// # The id format
+///
+/// An id the hub assigns is `<epoch>.<offset>`, for example `k3x9q2ab.42`
+/// (in memory) or `k3x9q2ab.1700000000000-3` (Redis Streams):
+///
+/// - the **epoch** names one history of a topic: a short random token minted
+///   when that history is created (for the in-memory engine: when the topic is
+///   created in this process; for Redis: stored next to the stream and
+///   re-minted when the stream is recreated). 1 to 16 characters of
+///   `[A-Za-z0-9_]`.
+/// - the **offset** orders events within an epoch: `<n>` or `<major>-<minor>`
+///   (decimal `u64`s, no sign, no spaces); `<n>` is `0-<n>`. Offsets compare
+///   as the pair `(major, minor)`.
+///
+/// So an id is at most 16 + 1 + 41 = 58 bytes, well under the 128 bytes a
+/// CORS-safelisted `Last-Event-ID` may have, and ids of one epoch order like
+/// their events. Parsing is strict and never panics: a `Last-Event-ID` is
+/// whatever a client sent.
 ///
 /// ```
 /// use tower_sse::engine::{Epoch, Offset, Position};

@@ -5,6 +5,28 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind};
 
+use super::keys::TopicKeys;
+
+/// The longest any configured duration may be: longer values are saturated
+/// to it where they are set, so no sum or `Instant + Duration` built from the
+/// configuration can overflow (one day is "forever" for a network timeout).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Where the backend connects: one server, or the seed nodes of a cluster.
+#[derive(Clone)]
+pub(crate) enum Target {
+    Single(redis::Client),
+    Cluster(Vec<redis::ConnectionInfo>),
+}
+
+fn saturate(d: Duration) -> Duration {
+    d.clamp(Duration::from_millis(1), MAX_DURATION)
+}
+
+fn invalid(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::with_source(ErrorKind::InvalidConfig, source)
+}
+
 /// Configuration of the Redis Streams backend.
 ///
 /// The URL carries everything needed to reach the server, including the
@@ -29,13 +51,30 @@ use crate::error::{Error, ErrorKind};
 /// assert_eq!(err.kind(), tower_sse::ErrorKind::InvalidConfig);
 /// # Ok::<(), tower_sse::Error>(())
 /// ```
+///
+/// Every duration is saturated where it is set: at least 1 ms, at most
+/// [`MAX_DURATION`] (one day), so `Duration::MAX` is accepted and never
+/// overflows a deadline later.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_sse::redis::{RedisConfig, MAX_DURATION};
+///
+/// let config = RedisConfig::new("redis://127.0.0.1/")?
+///     .response_timeout(Duration::MAX)
+///     .connect_timeout(Duration::MAX);
+/// assert_eq!(config.get_response_timeout(), MAX_DURATION);
+/// # Ok::<(), tower_sse::Error>(())
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct RedisConfig {
-    pub(crate) client: redis::Client,
-    url: String,
+    pub(crate) target: Target,
+    urls: Vec<String>,
     pub(crate) key_prefix: String,
+    prefix_error: Option<String>,
     pub(crate) history: usize,
+    pub(crate) idempotency_window: Duration,
     pub(crate) block_timeout: Duration,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
@@ -48,6 +87,9 @@ impl RedisConfig {
     pub const DEFAULT_KEY_PREFIX: &'static str = "sse:";
     /// Default history size, the `MAXLEN ~` of every stream.
     pub const DEFAULT_HISTORY: usize = 1_000;
+    /// Default idempotency window: a retry with the same key within 5
+    /// minutes returns the first publish's id.
+    pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(5 * 60);
 
     /// Parses `url` and returns a configuration with the defaults: key prefix
     /// `sse:`, history 1,000 events, `XREAD` blocking 5 s at a time, reconnect
@@ -65,32 +107,177 @@ impl RedisConfig {
     /// ```
     pub fn new(url: impl Into<String>) -> Result<Self, Error> {
         let url = url.into();
-        let client = redis::Client::open(url.as_str())
-            .map_err(|e| Error::with_source(ErrorKind::InvalidConfig, e))?;
-        Ok(Self {
-            client,
-            url,
+        let client = redis::Client::open(url.as_str()).map_err(invalid)?;
+        Ok(Self::with_target(Target::Single(client), vec![url]))
+    }
+
+    /// A configuration for a Redis Cluster, from the URLs of one or more of
+    /// its nodes (the client discovers the others and follows slot moves and
+    /// failovers). Everything else is as with [`RedisConfig::new`]; a topic's
+    /// keys share one hash tag, so each topic lives on one shard.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when there is no URL or one is not a Redis URL.
+    ///
+    /// ```
+    /// use tower_sse::redis::RedisConfig;
+    ///
+    /// let config = RedisConfig::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])?;
+    /// assert!(config.is_cluster());
+    /// assert!(RedisConfig::cluster(Vec::<String>::new()).is_err());
+    /// assert!(RedisConfig::cluster(["http://x"]).is_err());
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    pub fn cluster<I>(urls: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let urls: Vec<String> = urls.into_iter().map(Into::into).collect();
+        if urls.is_empty() {
+            return Err(invalid("a Redis Cluster needs at least one node URL"));
+        }
+        let infos = urls
+            .iter()
+            .map(|url| {
+                redis::IntoConnectionInfo::into_connection_info(url.as_str()).map_err(invalid)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::with_target(Target::Cluster(infos), urls))
+    }
+
+    fn with_target(target: Target, urls: Vec<String>) -> Self {
+        Self {
+            target,
+            urls,
             key_prefix: Self::DEFAULT_KEY_PREFIX.to_owned(),
+            prefix_error: None,
             history: Self::DEFAULT_HISTORY,
+            idempotency_window: Self::DEFAULT_IDEMPOTENCY_WINDOW,
             block_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
-        })
+        }
     }
 
-    /// Sets the prefix put before every topic name to form its stream key.
+    /// Whether this configuration is for a Redis Cluster.
+    ///
+    /// ```
+    /// # use tower_sse::redis::RedisConfig;
+    /// assert!(!RedisConfig::new("redis://127.0.0.1/")?.is_cluster());
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
+    /// Sets the prefix put before every key of the backend.
+    ///
+    /// The prefix cannot hold `{` or `}` (they would change the hash tag
+    /// that keeps a topic's keys on one cluster shard): such a prefix makes
+    /// [`RedisStreams::connect`](super::RedisStreams::connect) fail with
+    /// [`ErrorKind::InvalidConfig`]; [`RedisConfig::try_key_prefix`] refuses
+    /// it at once.
     ///
     /// ```
     /// # use tower_sse::redis::RedisConfig;
     /// let config = RedisConfig::new("redis://127.0.0.1/")?.key_prefix("app1:sse:");
-    /// assert_eq!(config.stream_key("news"), "app1:sse:news");
+    /// assert_eq!(config.stream_key("news"), "app1:sse:{news}");
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.key_prefix = prefix.into();
+        let prefix = prefix.into();
+        self.prefix_error = prefix
+            .contains(['{', '}'])
+            .then(|| format!("the key prefix {prefix:?} holds a brace"));
+        self.key_prefix = prefix;
         self
+    }
+
+    /// Like [`RedisConfig::key_prefix`], but refuses a prefix with `{` or `}` here.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when the prefix holds a brace.
+    ///
+    /// ```
+    /// # use tower_sse::redis::RedisConfig;
+    /// let config = RedisConfig::new("redis://127.0.0.1/")?;
+    /// assert!(config.clone().try_key_prefix("app:").is_ok());
+    /// assert!(config.try_key_prefix("{app}:").is_err());
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    pub fn try_key_prefix(self, prefix: impl Into<String>) -> Result<Self, Error> {
+        let config = self.key_prefix(prefix);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Sets how long an idempotency key is remembered: a publish with the
+    /// same key within this window returns the first one's id and stores
+    /// nothing (saturated to 1 ms ..= [`MAX_DURATION`]). Each remembered key
+    /// is one Redis key that expires after the window.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_sse::redis::RedisConfig;
+    /// let config = RedisConfig::new("redis://127.0.0.1/")?.idempotency_window(Duration::from_secs(60));
+    /// assert_eq!(config.get_idempotency_window(), Duration::from_secs(60));
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    pub fn idempotency_window(mut self, window: Duration) -> Self {
+        self.idempotency_window = saturate(window);
+        self
+    }
+
+    /// The idempotency window.
+    ///
+    /// ```
+    /// # use tower_sse::redis::RedisConfig;
+    /// assert_eq!(
+    ///     RedisConfig::new("redis://127.0.0.1/")?.get_idempotency_window(),
+    ///     RedisConfig::DEFAULT_IDEMPOTENCY_WINDOW,
+    /// );
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    #[must_use]
+    pub fn get_idempotency_window(&self) -> Duration {
+        self.idempotency_window
+    }
+
+    /// The response timeout of commands.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_sse::redis::RedisConfig;
+    /// assert_eq!(RedisConfig::new("redis://127.0.0.1/")?.get_response_timeout(), Duration::from_secs(2));
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    #[must_use]
+    pub fn get_response_timeout(&self) -> Duration {
+        self.response_timeout
+    }
+
+    /// How long anything may wait for Redis in total (connect plus response
+    /// timeout; cannot overflow, both are saturated).
+    #[must_use]
+    pub(crate) fn patience(&self) -> Duration {
+        self.connect_timeout.saturating_add(self.response_timeout)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        match &self.prefix_error {
+            Some(message) => Err(invalid(message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn keys(&self, topic: &str) -> TopicKeys {
+        TopicKeys::new(&self.key_prefix, topic)
     }
 
     /// Sets how many events each topic keeps for replay (`XADD … MAXLEN ~ n`).
@@ -108,7 +295,8 @@ impl RedisConfig {
         self
     }
 
-    /// Sets how long one `XREAD BLOCK` waits before it is issued again (at least 1 ms).
+    /// Sets how long one `XREAD BLOCK` waits before it is issued again
+    /// (saturated to 1 ms ..= [`MAX_DURATION`]).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -117,12 +305,13 @@ impl RedisConfig {
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
     pub fn block_timeout(mut self, timeout: Duration) -> Self {
-        self.block_timeout = timeout.max(Duration::from_millis(1));
+        self.block_timeout = saturate(timeout);
         self
     }
 
     /// Sets the reconnect backoff of the readers: the first retry waits `min`,
-    /// each further one twice as long, capped at `max`.
+    /// each further one twice as long, capped at `max` (both saturated to
+    /// 1 ms ..= [`MAX_DURATION`]; `max` is never below `min`).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -132,12 +321,13 @@ impl RedisConfig {
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.backoff_min = min.max(Duration::from_millis(1));
-        self.backoff_max = max.max(self.backoff_min);
+        self.backoff_min = saturate(min);
+        self.backoff_max = saturate(max).max(self.backoff_min);
         self
     }
 
-    /// Sets how long establishing a connection may take before it fails.
+    /// Sets how long establishing a connection may take before it fails
+    /// (saturated to 1 ms ..= [`MAX_DURATION`]).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -146,12 +336,13 @@ impl RedisConfig {
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connect_timeout = saturate(timeout);
         self
     }
 
     /// Sets how long a command (a publish, a replay) waits for its reply
-    /// before it fails, so that a hung Redis makes publishing fail instead of hang.
+    /// before it fails, so that a hung Redis makes publishing fail instead of
+    /// hang (saturated to 1 ms ..= [`MAX_DURATION`]).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -160,7 +351,7 @@ impl RedisConfig {
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
-        self.response_timeout = timeout;
+        self.response_timeout = saturate(timeout);
         self
     }
 
@@ -176,28 +367,36 @@ impl RedisConfig {
         self.history
     }
 
-    /// The Redis key of the stream that holds `topic`: the prefix followed by the topic.
+    /// The Redis key of the stream that holds `topic`: the prefix followed
+    /// by the topic as a hash tag, `<prefix>{<topic>}` (braces and `%` in
+    /// the topic are written `%7B`, `%7D`, `%25`; the empty topic is `%`).
+    /// The topic's epoch is `<stream key>:epoch`, its idempotency keys
+    /// `<stream key>:idem:<key>`: one hash tag, one cluster slot.
     ///
     /// ```
     /// # use tower_sse::redis::RedisConfig;
-    /// assert_eq!(RedisConfig::new("redis://127.0.0.1/")?.stream_key("news"), "sse:news");
+    /// let config = RedisConfig::new("redis://127.0.0.1/")?;
+    /// assert_eq!(config.stream_key("news"), "sse:{news}");
+    /// assert_eq!(config.stream_key("a}b"), "sse:{a%7Db}");
+    /// assert_eq!(config.stream_key(""), "sse:{%}");
     /// # Ok::<(), tower_sse::Error>(())
     /// ```
     #[must_use]
     pub fn stream_key(&self, topic: &str) -> String {
-        let mut key = String::with_capacity(self.key_prefix.len() + topic.len());
-        key.push_str(&self.key_prefix);
-        key.push_str(topic);
-        key
+        self.keys(topic).stream
     }
 }
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &redact(&self.url))
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
             .field("key_prefix", &self.key_prefix)
             .field("history", &self.history)
+            .field("idempotency_window", &self.idempotency_window)
             .field("block_timeout", &self.block_timeout)
             .field("backoff_min", &self.backoff_min)
             .field("backoff_max", &self.backoff_max)
@@ -210,9 +409,11 @@ impl fmt::Debug for RedisConfig {
 /// Equal when every setting is: the client is derived from the URL.
 impl PartialEq for RedisConfig {
     fn eq(&self, other: &Self) -> bool {
-        self.url == other.url
+        self.urls == other.urls
+            && self.is_cluster() == other.is_cluster()
             && self.key_prefix == other.key_prefix
             && self.history == other.history
+            && self.idempotency_window == other.idempotency_window
             && self.block_timeout == other.block_timeout
             && self.backoff_min == other.backoff_min
             && self.backoff_max == other.backoff_max
@@ -259,6 +460,51 @@ mod tests {
             let err = RedisConfig::new(url).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{url}");
         }
+    }
+
+    #[test]
+    fn every_duration_saturates_so_no_deadline_can_overflow() {
+        let config = RedisConfig::new("redis://127.0.0.1/")
+            .unwrap()
+            .response_timeout(Duration::MAX)
+            .connect_timeout(Duration::MAX)
+            .block_timeout(Duration::MAX)
+            .idempotency_window(Duration::MAX)
+            .backoff(Duration::MAX, Duration::MAX);
+        for d in [
+            config.response_timeout,
+            config.connect_timeout,
+            config.block_timeout,
+            config.idempotency_window,
+            config.backoff_min,
+            config.backoff_max,
+        ] {
+            assert_eq!(d, MAX_DURATION);
+        }
+        // The sums the backend builds, and a deadline from now.
+        let sum = config.patience() + config.block_timeout;
+        assert!(std::time::Instant::now().checked_add(sum).is_some());
+        let zero = RedisConfig::new("redis://127.0.0.1/")
+            .unwrap()
+            .response_timeout(Duration::ZERO)
+            .connect_timeout(Duration::ZERO)
+            .block_timeout(Duration::ZERO)
+            .idempotency_window(Duration::ZERO);
+        assert_eq!(zero.response_timeout, Duration::from_millis(1));
+        assert_eq!(zero.connect_timeout, Duration::from_millis(1));
+        assert_eq!(zero.block_timeout, Duration::from_millis(1));
+        assert_eq!(zero.idempotency_window, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn a_prefix_with_a_brace_is_refused() {
+        let config = RedisConfig::new("redis://127.0.0.1/").unwrap();
+        for bad in ["{", "}", "a{b}:", "x}"] {
+            let err = config.clone().try_key_prefix(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{bad}");
+            assert!(config.clone().key_prefix(bad).validate().is_err());
+        }
+        assert!(config.key_prefix("ok:").validate().is_ok());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! [`RedisEngine`]: the Redis Streams [`Engine`] of a [`Hub`](crate::Hub)
 //! (feature `redis`), built on [`RedisStreams`] and [`TopicReader`](super::TopicReader).
 //!
-//! - Appending is `XADD` through one shared, lazily made connection.
+//! - Appending is the publish script ([`RedisStreams::append`]: idempotency
+//!   check, `XADD`, epoch) through one shared, lazily made connection.
 //! - Following a topic runs a task that finds the stream's current last id
 //!   (the *position*), then a topic reader from there whose callback hands
 //!   each entry, encoded once, to the hub's [`Sink`].
@@ -10,10 +11,14 @@
 //!   read reaches at least where live delivery starts, and an append through
 //!   this engine after `follow` is delivered.
 //!
-//! Offsets are stream ids: `<ms>-<seq>` is [`Offset::new(ms, seq)`](Offset::new).
-//! Until epochs are stored next to each stream, the engine reports one fixed
-//! epoch and event ids are the bare stream ids; a resume with such an id is
-//! found by [`Engine::locate`].
+//! - Reads are one bounded page ([`RedisStreams::replay_page`]: `XRANGE …
+//!   COUNT` with the trim state and the epoch, in one script).
+//!
+//! Offsets are stream ids: `<ms>-<seq>` is [`Offset::new(ms, seq)`](Offset::new);
+//! event ids are positions, `<epoch>.<ms>-<seq>`, the epoch being the one
+//! stored next to the stream (see the [module docs](super#epochs)). A bare
+//! stream id (as ids were before epochs) is still found by
+//! [`Engine::locate`]; its replay is judged by the stream alone.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -25,25 +30,8 @@ use tokio::sync::{watch, OnceCell};
 use tokio::task::JoinHandle;
 
 use super::{Backoff, Delivery, RedisConfig, RedisStreams, StoredEvent, StreamId};
-use crate::engine::{
-    Append, Appended, BoxFuture, Engine, Epoch, Follow, Offset, Page, Position, Record, Sink,
-};
+use crate::engine::{Append, Appended, BoxFuture, Engine, Epoch, Follow, Offset, Page, Sink};
 use crate::error::{Error, ErrorKind};
-
-/// The offset of a stream id.
-pub(crate) fn offset_of(id: StreamId) -> Offset {
-    Offset::new(id.millis(), id.seq())
-}
-
-/// The stream id of an offset.
-pub(crate) fn stream_id_of(offset: Offset) -> StreamId {
-    StreamId::new(offset.major(), offset.minor())
-}
-
-/// The epoch reported until epochs are stored in Redis.
-fn fixed_epoch() -> Epoch {
-    Epoch::new("redis").unwrap_or_else(|_| Epoch::mint())
-}
 
 /// Where a topic's reader starts, once known.
 type Positioned = watch::Receiver<Option<StreamId>>;
@@ -84,7 +72,6 @@ pub struct RedisEngine {
     /// The topics this engine follows, with their reader's position.
     followed: Followed,
     tokens: AtomicU64,
-    epoch: Epoch,
 }
 
 impl RedisEngine {
@@ -98,7 +85,6 @@ impl RedisEngine {
             }),
             followed: Arc::default(),
             tokens: AtomicU64::new(0),
-            epoch: fixed_epoch(),
         }
     }
 
@@ -109,10 +95,7 @@ impl RedisEngine {
 
     /// How long anything may wait for Redis before giving up.
     fn patience(&self) -> Duration {
-        let config = &self.shared.config;
-        config
-            .connect_timeout
-            .saturating_add(config.response_timeout)
+        self.shared.config.patience()
     }
 
     fn followed(&self) -> MutexGuard<'_, HashMap<String, (u64, Positioned)>> {
@@ -136,10 +119,12 @@ impl RedisEngine {
         // A topic this engine has just started following: let its reader
         // find its start first, so follow-then-append never misses.
         let _ = self.positioned(topic).await;
-        let (event, _key) = append.into_parts();
-        let id = self.shared.streams().await?.publish(topic, &event).await?;
-        let position = Position::new(self.epoch, offset_of(id));
-        Ok(Appended::new(position, id.to_event_id()))
+        let (event, key) = append.into_parts();
+        self.shared
+            .streams()
+            .await?
+            .append(topic, &event, key.as_ref())
+            .await
     }
 
     async fn read_now(&self, topic: &str, after: Offset, limit: usize) -> Result<Page, Error> {
@@ -150,37 +135,31 @@ impl RedisEngine {
             ));
         }
         let streams = self.shared.streams().await?;
-        if limit == 0 {
-            let last = streams.last_id(topic).await?;
-            return Ok(Page::new(self.epoch, Vec::new())
-                .with_head(offset_of(last))
-                .with_head_id(last.to_event_id()));
-        }
-        let replay = streams.replay(topic, stream_id_of(after)).await?;
-        let complete = replay.is_complete();
-        let newest = replay.newest();
+        let after_id = StreamId::from(after);
+        let replay = if limit == 0 {
+            streams.replay_page(topic, StreamId::MAX, 1).await?
+        } else {
+            streams.replay_page(topic, after_id, limit).await?
+        };
+        // No stream: no history any id could resume; a throwaway epoch
+        // makes every `<epoch>.<offset>` id a reset.
+        let epoch = replay.epoch().unwrap_or_else(Epoch::mint);
+        let complete = limit == 0 || replay.is_complete();
+        let head = Offset::from(replay.newest());
         let records = replay
             .into_events()
             .into_iter()
-            .take(limit)
-            .map(record)
+            .map(StoredEvent::into_record)
             .collect();
-        let page = Page::new(self.epoch, records)
-            .with_head(offset_of(newest))
-            .with_head_id(newest.to_event_id());
-        // Without the trim position, an incomplete replay puts the floor
-        // just past `after`: the hub then reports the gap.
+        let page = Page::new(epoch, records).with_head(head);
+        // An incomplete replay (trimmed, lost, rewound) puts the floor just
+        // past `after`: the hub then reports the gap.
         Ok(if complete {
             page
         } else {
             page.with_floor(after.next())
         })
     }
-}
-
-fn record(stored: StoredEvent) -> Record {
-    let (id, encoded) = stored.into_parts();
-    Record::from_parts(offset_of(id), id.to_event_id(), encoded)
 }
 
 impl std::fmt::Debug for RedisEngine {
@@ -256,8 +235,13 @@ impl Engine for RedisEngine {
         }))
     }
 
-    fn epoch<'a>(&'a self, _topic: &'a str) -> BoxFuture<'a, Result<Epoch, Error>> {
-        Box::pin(std::future::ready(Ok(self.epoch)))
+    fn epoch<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Epoch, Error>> {
+        Box::pin(async move {
+            let streams = self.shared.streams().await?;
+            // A topic without a stream has no history yet: its epoch is
+            // minted by the publish that creates the stream.
+            Ok(streams.epoch(topic).await?.unwrap_or_else(Epoch::mint))
+        })
     }
 
     fn locate<'a>(
@@ -268,7 +252,9 @@ impl Engine for RedisEngine {
         Box::pin(std::future::ready(Ok(id
             .parse::<StreamId>()
             .ok()
-            .map(offset_of))))
+            // `0-0` was never an entry's id: not a position to resume at.
+            .filter(|id| *id != StreamId::ZERO)
+            .map(Offset::from))))
     }
 }
 
@@ -280,10 +266,13 @@ async fn follow(
 ) {
     let config = &shared.config;
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
-    let (streams, start) = loop {
+    let (streams, start, mut epoch) = loop {
         let attempt = async {
             let streams = shared.streams().await?;
-            Ok::<_, Error>((streams, streams.last_id(&topic).await?))
+            // Where live delivery starts, and the epoch it starts in: a
+            // later event of another epoch is a new history.
+            let now = streams.replay_page(&topic, StreamId::MAX, 1).await?;
+            Ok::<_, Error>((streams, now.newest(), now.epoch()))
         };
         match attempt.await {
             Ok(found) => break found,
@@ -300,27 +289,40 @@ async fn follow(
             gap_after.get_or_insert(after);
             ControlFlow::Continue(())
         }
-        Delivery::Events(events) => deliver(&sink, gap_after.take(), events),
+        Delivery::Events(events) => deliver(&sink, &mut epoch, gap_after.take(), events),
     });
     positioned.send_replace(Some(start));
     // Keep the reader (and the position) alive until the follow is dropped.
     std::future::pending::<()>().await;
 }
 
-/// Hands a batch to the sink, after the gap it follows.
-fn deliver(sink: &Sink, gap_after: Option<StreamId>, events: Vec<StoredEvent>) -> ControlFlow<()> {
+/// Hands a batch to the sink, after the gap it follows. A new epoch (the
+/// stream was recreated, or re-minted after a rewind) or ids that start
+/// over end the local streams instead: their offsets no longer order, and
+/// browsers reconnect and get the `reset` gap for their old ids.
+fn deliver(
+    sink: &Sink,
+    epoch: &mut Option<Epoch>,
+    gap_after: Option<StreamId>,
+    events: Vec<StoredEvent>,
+) -> ControlFlow<()> {
     if let (Some(after), Some(first)) = (gap_after, events.first()) {
         if first.id() <= after {
-            // Redis lost the stream and its ids started over: offsets no
-            // longer order. End the local streams; browsers reconnect and
-            // get a gap event for their now unknown ids.
             sink.reset();
             return ControlFlow::Break(());
         }
         sink.missed();
     }
     for event in events {
-        sink.deliver(&record(event))?;
+        match (*epoch, event.epoch()) {
+            (Some(known), Some(now)) if known != now => {
+                sink.reset();
+                return ControlFlow::Break(());
+            }
+            (_, now @ Some(_)) => *epoch = now,
+            _ => {}
+        }
+        sink.deliver(&event.into_record())?;
     }
     ControlFlow::Continue(())
 }
@@ -339,11 +341,11 @@ mod tests {
             StreamId::new(u64::MAX, u64::MAX),
         ];
         for pair in ids.windows(2) {
-            assert!(offset_of(pair[0]) < offset_of(pair[1]), "{pair:?}");
+            assert!(Offset::from(pair[0]) < Offset::from(pair[1]), "{pair:?}");
         }
         for id in ids {
-            assert_eq!(stream_id_of(offset_of(id)), id);
+            assert_eq!(StreamId::from(Offset::from(id)), id);
         }
-        assert_eq!(offset_of(StreamId::new(17, 2)).to_string(), "17-2");
+        assert_eq!(Offset::from(StreamId::new(17, 2)).to_string(), "17-2");
     }
 }

@@ -3,7 +3,10 @@
 //! An entry holds the event's fields, not its encoded bytes: `v` (format
 //! version, always present so that an entry is never empty), `d` data, `e`
 //! event type, `r` retry in milliseconds, `c` comments joined by LF (a comment
-//! cannot contain LF). The event's own id is not stored: the entry's Redis id
+//! cannot contain LF), `x` the topic's [`Epoch`] when the entry was stored
+//! and `n` its number within that epoch (1, 2, 3, …; both written by the
+//! publish script, so a reader notices a rewound or recreated stream even
+//! when its connection never broke). The event's own id is not stored: the entry's Redis id
 //! becomes the SSE id. Each server encodes an entry exactly once, when its
 //! reader receives it, and fans the shared [`EncodedEvent`] out to all of its
 //! subscribers; so encoding stays once per server per event. Reading goes
@@ -14,18 +17,25 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::event::{EncodedEvent, Event};
-use crate::field::EventType;
+use crate::field::{EventId, EventType};
 
 use super::StreamId;
+use crate::engine::{Epoch, Offset, Position, Record};
 
 const VERSION: &str = "v";
 const DATA: &str = "d";
 const EVENT: &str = "e";
 const RETRY: &str = "r";
 const COMMENTS: &str = "c";
+/// The epoch the entry was stored in; written by the publish script.
+const EPOCH: &str = "x";
+/// The entry's number in its epoch (1, 2, 3, …); written by the publish script.
+const SEQ: &str = "n";
 
-/// One event read back from Redis: its stream id and its encoding, made once
-/// and shared by every local subscriber.
+/// One event read back from Redis: its stream id, epoch and encoding, made
+/// once and shared by every local subscriber. Its SSE id is its position
+/// `<epoch>.<ms>-<seq>` (see [`Position`]); an entry written without an
+/// epoch (by an older version of this backend) keeps the bare stream id.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tower_sse::Error> {
@@ -36,33 +46,60 @@ const COMMENTS: &str = "c";
 /// let replay = streams.replay("news", StreamId::ZERO).await?;
 /// let stored = replay.events().last().unwrap();
 /// assert_eq!(stored.id(), id);
-/// assert!(stored.encoded().as_bytes().starts_with(format!("id: {id}\n").as_bytes()));
+/// let epoch = stored.epoch().unwrap();
+/// assert_eq!(stored.event_id().as_str(), format!("{epoch}.{id}"));
+/// assert!(stored.encoded().as_bytes().starts_with(format!("id: {epoch}.{id}\n").as_bytes()));
 /// let (_id, _encoded) = stored.clone().into_parts();
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     id: StreamId,
-    encoded: EncodedEvent,
+    epoch: Option<Epoch>,
+    seq: Option<u64>,
+    record: Record,
 }
 
 impl StoredEvent {
-    /// The stream id, which is also the event's SSE `id`.
+    /// The stream id of the entry.
     #[must_use]
     pub fn id(&self) -> StreamId {
         self.id
     }
 
+    /// The epoch the entry was stored in (`None` for an entry written
+    /// without one, by an older version of this backend).
+    #[must_use]
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.epoch
+    }
+
+    /// The entry's number within its epoch, when the script wrote one.
+    pub(crate) fn seq(&self) -> Option<u64> {
+        self.seq
+    }
+
     /// The encoded event, `id:` line included.
     #[must_use]
     pub fn encoded(&self) -> &EncodedEvent {
-        &self.encoded
+        self.record.encoded()
+    }
+
+    /// The event's SSE id: `<epoch>.<ms>-<seq>`.
+    #[must_use]
+    pub fn event_id(&self) -> &EventId {
+        self.record.id()
+    }
+
+    /// The stored event as an engine [`Record`] (offset = stream id).
+    pub(crate) fn into_record(self) -> Record {
+        self.record
     }
 
     /// The id and the encoded event.
     #[must_use]
     pub fn into_parts(self) -> (StreamId, EncodedEvent) {
-        (self.id, self.encoded)
+        (self.id, self.record.into_encoded())
     }
 }
 
@@ -92,7 +129,13 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     if fields.get(VERSION).map(Vec::as_slice) != Some(b"1") {
         return None;
     }
-    let mut event = Event::new().id(id.to_event_id());
+    let epoch = fields
+        .remove(EPOCH)
+        .and_then(|e| Epoch::new(std::str::from_utf8(&e).ok()?).ok());
+    let seq = fields
+        .remove(SEQ)
+        .and_then(|n| std::str::from_utf8(&n).ok()?.parse().ok());
+    let mut event = Event::new();
     if let Some(comments) = fields.remove(COMMENTS) {
         for comment in String::from_utf8(comments).ok()?.split('\n') {
             event = event.try_comment(comment).ok()?;
@@ -108,9 +151,18 @@ pub(crate) fn from_fields(id: &str, mut fields: HashMap<String, Vec<u8>>) -> Opt
     if let Some(data) = fields.remove(DATA) {
         event = event.data(String::from_utf8(data).ok()?);
     }
+    let record = match epoch {
+        Some(epoch) => Record::encode(Position::new(epoch, Offset::from(id)), event),
+        None => {
+            let bare = id.to_event_id();
+            Record::from_parts(Offset::from(id), bare.clone(), event.id(bare).encode())
+        }
+    };
     Some(StoredEvent {
         id,
-        encoded: event.encode(),
+        epoch,
+        seq,
+        record,
     })
 }
 
@@ -153,6 +205,7 @@ mod tests {
             .data("a\nb\n");
         let stored = round_trip(&event);
         assert_eq!(stored.id(), StreamId::new(17, 2));
+        assert_eq!(stored.epoch(), None);
         assert_eq!(
             stored.encoded().as_bytes(),
             &b": one\n: \nevent: chat\nid: 17-2\nretry: 1500\ndata: a\ndata: b\ndata: \n\n"[..]
@@ -170,6 +223,26 @@ mod tests {
             round_trip(&Event::new().data("")).encoded().as_bytes(),
             &b"id: 17-2\ndata: \n\n"[..]
         );
+    }
+
+    #[test]
+    fn the_epoch_written_by_the_script_is_read_back() {
+        let mut fields: HashMap<String, Vec<u8>> = to_fields(&Event::new().data("x"))
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        fields.insert("x".into(), b"abc123".to_vec());
+        fields.insert("n".into(), b"7".to_vec());
+        let stored = from_fields("1-0", fields.clone()).unwrap();
+        assert_eq!(stored.epoch(), Some(Epoch::new("abc123").unwrap()));
+        assert_eq!(stored.seq(), Some(7));
+        assert_eq!(
+            stored.encoded().as_bytes(),
+            &b"id: abc123.1-0\ndata: x\n\n"[..]
+        );
+        assert_eq!(stored.event_id().as_str(), "abc123.1-0");
+        fields.insert("x".into(), b"not an epoch".to_vec());
+        assert_eq!(from_fields("1-0", fields).unwrap().epoch(), None);
     }
 
     #[test]

@@ -13,13 +13,13 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-use redis::AsyncConnectionConfig;
 use tokio::task::JoinHandle;
 
+use super::connection::Connection;
 use super::entry::{self, StoredEvent};
-use super::store::{backend, covers, is_no_such_key, RawEntry, StreamInfo};
-use super::{RedisConfig, RedisStreams, StreamId};
+use super::store::{backend, RawEntry};
+use super::{RedisStreams, StreamId};
+use crate::engine::Epoch;
 use crate::error::Error;
 
 /// Entries read per `XREAD` at most.
@@ -31,9 +31,10 @@ const BATCH: usize = 512;
 pub enum Delivery {
     /// New events, oldest first, already encoded (once for this server).
     Events(Vec<StoredEvent>),
-    /// The reader lost its connection and, when it came back, events after
-    /// `after` were gone (trimmed, or Redis lost the stream): local
-    /// subscribers missed events and should get a gap event. Reading goes on.
+    /// Events after `after` are gone (trimmed while the reader was
+    /// disconnected, Redis lost the stream, or a failover rewound it):
+    /// local subscribers missed events and should get a gap event. Reading
+    /// goes on; the events that follow may be from a new [`Epoch`].
     Gap {
         /// The last id the reader had delivered.
         after: StreamId,
@@ -88,13 +89,21 @@ impl RedisStreams {
     /// `on_delivery` with every batch of new events, in order, on the task.
     ///
     /// The task reads with `XREAD BLOCK <block timeout> STREAMS <key> <last id>`
-    /// on its own connection. When Redis fails it reconnects with exponential
-    /// backoff (the configured min, doubling to the max) and resumes from the
-    /// last id it delivered, so nothing Redis kept is missed or repeated; if
-    /// events were trimmed meanwhile it first delivers [`Delivery::Gap`]. It
-    /// stops when `on_delivery` returns [`ControlFlow::Break`] or the returned
-    /// handle is dropped. Use [`RedisStreams::last_id`] for `after` to receive
-    /// only what is published from now on.
+    /// on its own connection (on a cluster, its own cluster connection,
+    /// which follows the slot's owner across failovers). When it starts and
+    /// whenever Redis failed, it first checks that everything after the last
+    /// id it delivered is still there (reconnecting with exponential backoff,
+    /// the configured min doubling to the max), so nothing Redis kept is
+    /// missed or repeated; if events were trimmed, or the stream was lost or
+    /// rewound, it delivers [`Delivery::Gap`] first. A rewound stream (its
+    /// last id below the reader's, or the reader's last entry missing
+    /// although nothing was trimmed up to it: a failover to a replica that
+    /// lacked the tail) gets a new [`Epoch`] (compare-and-set, so many
+    /// readers seeing one rewind mint once), so that resumes with ids of the
+    /// lost tail get a gap too. The task stops when `on_delivery` returns
+    /// [`ControlFlow::Break`] or the returned handle is dropped. Use
+    /// [`RedisStreams::last_id`] for `after` to receive only what is
+    /// published from now on.
     ///
     /// ```no_run
     /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
@@ -116,38 +125,64 @@ impl RedisStreams {
     where
         F: FnMut(Delivery) -> ControlFlow<()> + Send + 'static,
     {
-        let config = self.config.clone();
-        let key = config.stream_key(topic);
-        let task = tokio::spawn(async move { run(&config, &key, after, on_delivery).await });
+        let streams = self.clone();
+        let topic = topic.to_owned();
+        let task = tokio::spawn(async move { run(&streams, &topic, after, on_delivery).await });
         TopicReader { task }
     }
 }
 
-async fn run<F>(config: &RedisConfig, key: &str, mut last: StreamId, mut on_delivery: F)
+/// Where a reader is: the last id it delivered, that entry's epoch and
+/// sequence number.
+#[derive(Debug, Clone)]
+struct Cursor {
+    last: StreamId,
+    epoch: Option<Epoch>,
+    /// The publish script numbers the entries of an epoch 1, 2, 3, …
+    seq: Option<u64>,
+    /// After a reset: entries of this epoch up to this id were delivered
+    /// already (the part of the history that survived a rewind).
+    skip_through: Option<(Option<Epoch>, StreamId)>,
+}
+
+/// What one read found: deliveries, and an epoch seen rewound.
+struct Read {
+    deliveries: Vec<Delivery>,
+    rewound: Option<Epoch>,
+}
+
+async fn run<F>(streams: &RedisStreams, topic: &str, after: StreamId, mut on_delivery: F)
 where
     F: FnMut(Delivery) -> ControlFlow<()>,
 {
+    let config = &streams.config;
+    let key = config.stream_key(topic);
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
-    let mut conn: Option<MultiplexedConnection> = None;
-    let mut resumed = false;
+    let mut conn: Option<Connection> = None;
+    let mut check = true;
+    let mut cursor = Cursor {
+        last: after,
+        epoch: None,
+        seq: None,
+        skip_through: None,
+    };
     loop {
         let step = async {
-            let c = match conn.as_mut() {
-                Some(c) => c,
-                None => conn.insert(connect(config).await?),
-            };
-            if resumed {
-                resumed = false;
-                if let Some(after) = check_gap(c, key, &mut last).await? {
+            if check {
+                check = false;
+                if let Some(after) = check_gap(streams, topic, &mut cursor).await? {
                     return Ok(vec![Delivery::Gap { after }]);
                 }
             }
-            let events = read(c, config, key, &mut last).await?;
-            Ok::<_, Error>(if events.is_empty() {
-                vec![]
-            } else {
-                vec![Delivery::Events(events)]
-            })
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => conn.insert(Connection::for_reader(config).await.map_err(backend)?),
+            };
+            let read = read(c, config.block_timeout, &key, &mut cursor).await?;
+            if let Some(seen) = read.rewound {
+                remint(streams, topic, seen, &mut cursor).await?;
+            }
+            Ok::<_, Error>(read.deliveries)
         };
         match step.await {
             Ok(deliveries) => {
@@ -162,57 +197,68 @@ where
                 let delay = backoff.next_delay();
                 tracing::warn!(key, %error, ?delay, "redis reader failed; retrying");
                 conn = None;
-                resumed = true;
+                check = true;
                 tokio::time::sleep(delay).await;
             }
         }
     }
 }
 
-async fn connect(config: &RedisConfig) -> Result<MultiplexedConnection, Error> {
-    // A blocked XREAD legitimately waits `block_timeout` for its reply.
-    let connection_config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(config.connect_timeout))
-        .set_response_timeout(Some(config.block_timeout + config.response_timeout));
-    config
-        .client
-        .get_multiplexed_async_connection_with_config(&connection_config)
-        .await
-        .map_err(backend)
+/// Re-mints the epoch `seen` was rewound in; later entries of `seen` (the
+/// rewound history) then count as new, unseen ones.
+async fn remint(
+    streams: &RedisStreams,
+    topic: &str,
+    seen: Epoch,
+    cursor: &mut Cursor,
+) -> Result<(), Error> {
+    let now = streams.remint(topic, seen).await?;
+    tracing::warn!(topic, %seen, ?now, "stream rewound; epoch re-minted");
+    if let Some(now) = now.filter(|now| *now != seen) {
+        // The next entries are numbered from 1 in the new epoch.
+        cursor.epoch = Some(now);
+        cursor.seq = Some(0);
+    }
+    Ok(())
 }
 
-/// After a reconnect: reports a gap if events after `last` are gone. When the
-/// stream was lost or reset (its ids restarted below `last`), reading
-/// restarts from the beginning of the new stream.
+/// Reports a gap if events after the cursor are gone. When the stream was
+/// lost or rewound, reading restarts from its beginning, skipping what the
+/// reader delivered already, and a rewound stream gets a new epoch.
 async fn check_gap(
-    conn: &mut MultiplexedConnection,
-    key: &str,
-    last: &mut StreamId,
+    streams: &RedisStreams,
+    topic: &str,
+    cursor: &mut Cursor,
 ) -> Result<Option<StreamId>, Error> {
-    let mut cmd = redis::cmd("XINFO");
-    cmd.arg("STREAM").arg(key);
-    let info = match cmd.query_async::<redis::Value>(conn).await.map_err(backend) {
-        Ok(value) => Some(StreamInfo::parse(value)?),
-        Err(e) if is_no_such_key(&e) => None,
-        Err(e) => return Err(e),
-    };
-    if covers(info.as_ref(), *last) {
+    let page = streams.replay_page(topic, cursor.last, 1).await?;
+    if page.is_complete() {
+        if cursor.epoch.is_none() {
+            cursor.epoch = page.epoch();
+        }
         return Ok(None);
     }
-    let after = *last;
-    if info.map_or(true, |i| i.last_generated < after) {
-        *last = StreamId::ZERO;
+    let after = cursor.last;
+    if page.rewound() {
+        // Re-mint first: if that fails, the next attempt finds the same
+        // rewind again.
+        let skip = (cursor.epoch, cursor.last);
+        if let Some(seen) = cursor.epoch.filter(|seen| page.epoch() == Some(*seen)) {
+            remint(streams, topic, seen, cursor).await?;
+        }
+        cursor.skip_through = Some(skip);
+        cursor.last = StreamId::ZERO;
     }
+    cursor.seq = None;
     Ok(Some(after))
 }
 
 async fn read(
-    conn: &mut MultiplexedConnection,
-    config: &RedisConfig,
+    conn: &mut Connection,
+    block_timeout: Duration,
     key: &str,
-    last: &mut StreamId,
-) -> Result<Vec<StoredEvent>, Error> {
-    let block = u64::try_from(config.block_timeout.as_millis()).unwrap_or(u64::MAX);
+    cursor: &mut Cursor,
+) -> Result<Read, Error> {
+    let block = u64::try_from(block_timeout.as_millis()).unwrap_or(u64::MAX);
     let mut cmd = redis::cmd("XREAD");
     cmd.arg("COUNT")
         .arg(BATCH)
@@ -220,19 +266,74 @@ async fn read(
         .arg(block)
         .arg("STREAMS")
         .arg(key)
-        .arg(last.to_string());
+        .arg(cursor.last.to_string());
     let reply: Option<Vec<(String, Vec<RawEntry>)>> =
         cmd.query_async(conn).await.map_err(backend)?;
+    let mut read = Read {
+        deliveries: Vec::new(),
+        rewound: None,
+    };
     let mut events = Vec::new();
     for (_key, entries) in reply.unwrap_or_default() {
         for (id, fields) in entries {
+            let before = cursor.last;
             if let Ok(parsed) = id.parse::<StreamId>() {
-                *last = (*last).max(parsed);
+                cursor.last = cursor.last.max(parsed);
             }
-            events.extend(entry::decode(key, &id, fields));
+            let Some(event) = entry::decode(key, &id, fields) else {
+                continue;
+            };
+            if let Some((epoch, through)) = cursor.skip_through {
+                if event.epoch() == epoch && event.id() <= through {
+                    continue; // delivered before the rewind
+                }
+                cursor.skip_through = None;
+            }
+            if let Some(after) = discontinuity(cursor, before, &event, &mut read.rewound) {
+                if !events.is_empty() {
+                    read.deliveries
+                        .push(Delivery::Events(std::mem::take(&mut events)));
+                }
+                read.deliveries.push(Delivery::Gap { after });
+            }
+            cursor.epoch = event.epoch();
+            cursor.seq = event.seq();
+            events.push(event);
         }
     }
-    Ok(events)
+    if !events.is_empty() {
+        read.deliveries.push(Delivery::Events(events));
+    }
+    Ok(read)
+}
+
+/// Whether `event` does not follow the cursor's last entry: another epoch
+/// (the history was recreated) or a sequence number that is not the next
+/// one (entries lost, or the stream rewound under an unbroken connection,
+/// as a cluster connection that follows a failover by itself hides). The
+/// gap's `after`: the last id delivered before.
+fn discontinuity(
+    cursor: &Cursor,
+    after: StreamId,
+    event: &StoredEvent,
+    rewound: &mut Option<Epoch>,
+) -> Option<StreamId> {
+    let (Some(epoch), Some(seq)) = (cursor.epoch, cursor.seq) else {
+        return None;
+    };
+    if event.epoch() != Some(epoch) {
+        return event.epoch().is_some().then_some(after);
+    }
+    match event.seq() {
+        Some(next) if next == seq.saturating_add(1) => None,
+        Some(next) => {
+            if next <= seq {
+                rewound.get_or_insert(epoch);
+            }
+            Some(after)
+        }
+        None => None,
+    }
 }
 
 /// Exponential backoff between `min` and `max`.
@@ -254,7 +355,7 @@ impl Backoff {
 
     pub(crate) fn next_delay(&mut self) -> Duration {
         let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
         delay
     }
 
@@ -274,5 +375,12 @@ mod tests {
         assert_eq!(delays, [50, 100, 200, 300, 300]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn backoff_never_overflows() {
+        let mut b = Backoff::new(Duration::MAX, Duration::MAX);
+        assert_eq!(b.next_delay(), Duration::MAX);
+        assert_eq!(b.next_delay(), Duration::MAX);
     }
 }

@@ -4,26 +4,34 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::RedisError;
+use redis::{RedisError, ScriptInvocation};
 
 use crate::error::{Error, ErrorKind};
 use crate::event::Event;
 
+use super::connection::Connection;
 use super::entry::{self, StoredEvent};
+use super::script;
 use super::{RedisConfig, StreamId};
+use crate::engine::{Appended, Epoch, IdempotencyKey, Offset, Position};
 
 /// One stream entry as Redis returns it: id and field/value pairs.
 pub(crate) type RawEntry = (String, HashMap<String, Vec<u8>>);
 
-/// Topics stored as Redis streams: `XADD` to publish, `XRANGE` to replay.
+/// Entries one replay page reads at most by default.
+pub const REPLAY_PAGE: usize = 256;
+
+/// Topics stored as Redis streams: a script that `XADD`s to publish, paged
+/// `XRANGE` to replay.
 ///
-/// Publishing and replaying share one multiplexed [`ConnectionManager`];
-/// blocking reads never use it (see [`RedisStreams::spawn_reader`]). The
-/// manager reconnects by itself; while Redis is unreachable every call fails
-/// promptly (connection refused, or the configured connect/response timeouts)
-/// with an error of kind [`ErrorKind::Backend`]; nothing is queued or dropped
-/// silently. Cloning is cheap and clones share the connection.
+/// Publishing and replaying share one multiplexed connection (a
+/// `ConnectionManager` on a single server, a cluster connection on a
+/// cluster); blocking reads never use it (see [`RedisStreams::spawn_reader`]).
+/// The connection reconnects by itself; while Redis is unreachable every
+/// call fails promptly (connection refused, or the configured
+/// connect/response timeouts) with an error of kind [`ErrorKind::Backend`];
+/// nothing is queued or dropped silently. Cloning is cheap and clones share
+/// the connection.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tower_sse::Error> {
@@ -37,7 +45,7 @@ pub(crate) type RawEntry = (String, HashMap<String, Vec<u8>>);
 #[derive(Clone)]
 pub struct RedisStreams {
     pub(crate) config: Arc<RedisConfig>,
-    manager: ConnectionManager,
+    conn: Connection,
 }
 
 impl std::fmt::Debug for RedisStreams {
@@ -48,14 +56,17 @@ impl std::fmt::Debug for RedisStreams {
     }
 }
 
-/// The result of [`RedisStreams::replay`]: the events after the requested id,
-/// and whether Redis still held all of them.
+/// The result of [`RedisStreams::replay`] or one [`RedisStreams::replay_page`]:
+/// the events after the requested id, and whether Redis still held all of them.
 #[derive(Debug, Clone)]
 pub struct Replay {
     events: Vec<StoredEvent>,
     complete: bool,
     /// The newest id the stream ever issued, as seen by this replay.
     newest: StreamId,
+    epoch: Option<Epoch>,
+    more: bool,
+    rewound: bool,
 }
 
 impl Replay {
@@ -85,9 +96,11 @@ impl Replay {
         self.events
     }
 
-    /// `false` when events after the requested id were trimmed (or Redis lost
-    /// the stream): the client missed events that cannot be replayed and should
-    /// be told so with a gap event.
+    /// `false` when events after the requested id are gone: trimmed, lost
+    /// with the stream, or the requested id itself is missing although
+    /// nothing up to it was removed (Redis lost data, or a failover rewound
+    /// the stream). The client missed events that cannot be replayed and
+    /// should be told so with a gap event.
     ///
     /// ```no_run
     /// # async fn run(streams: tower_sse::redis::RedisStreams, id: tower_sse::redis::StreamId) -> Result<(), tower_sse::Error> {
@@ -101,18 +114,62 @@ impl Replay {
         self.complete
     }
 
+    /// The epoch of the stream when the replay was read (`None`: no stream).
+    /// A resume whose id came from another epoch has lost its history.
+    ///
+    /// ```no_run
+    /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
+    /// let replay = streams.replay("news", tower_sse::redis::StreamId::ZERO).await?;
+    /// println!("{:?}", replay.epoch());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.epoch
+    }
+
+    /// For one page: `true` when the stream may hold more entries after
+    /// this page's last one (ask for the next page after it).
+    ///
+    /// ```no_run
+    /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
+    /// use tower_sse::redis::StreamId;
+    /// let mut after = StreamId::ZERO;
+    /// loop {
+    ///     let page = streams.replay_page("news", after, 100).await?;
+    ///     after = page.events().last().map_or(after, |e| e.id());
+    ///     if !page.has_more() || !page.is_complete() {
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn has_more(&self) -> bool {
+        self.more
+    }
+
     /// The newest id the stream had issued when the replay was read (at
     /// least the last replayed event's), [`StreamId::ZERO`] for no stream.
     pub(crate) fn newest(&self) -> StreamId {
         self.newest
     }
+
+    /// Whether the history the requested id belongs to is gone, rather than
+    /// trimmed: no stream, the id beyond the stream's last one, or the
+    /// entry missing although nothing up to it was removed.
+    pub(crate) fn rewound(&self) -> bool {
+        self.rewound
+    }
 }
 
 impl RedisStreams {
-    /// Connects to Redis (one multiplexed connection for publishing and replay).
+    /// Connects to Redis (one multiplexed connection for publishing and
+    /// replay; a cluster connection for [`RedisConfig::cluster`]).
     ///
     /// # Errors
     ///
+    /// [`ErrorKind::InvalidConfig`] for a key prefix with a brace;
     /// [`ErrorKind::Backend`] when Redis cannot be reached or rejects the
     /// credentials or database of the URL.
     ///
@@ -123,29 +180,11 @@ impl RedisStreams {
     /// # Ok(()) }
     /// ```
     pub async fn connect(config: RedisConfig) -> Result<Self, Error> {
-        // Failed reconnects are not retried inside the manager: a call made
-        // while Redis is down must fail now, not after a hidden retry loop.
-        let manager_config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.response_timeout));
-        // RESP3 lets the manager hear that its connection dropped (say, Redis
-        // restarted) and reconnect before the next command, instead of
-        // failing that command on the dead connection.
-        let info = config.client.get_connection_info().clone();
-        let resp3 = info
-            .redis_settings()
-            .clone()
-            .set_protocol(redis::ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(resp3)).map_err(backend)?;
-        let manager = with_deadline(
-            &config,
-            ConnectionManager::new_with_config(client, manager_config),
-        )
-        .await?;
+        config.validate()?;
+        let conn = with_deadline(&config, Connection::for_commands(&config)).await?;
         Ok(Self {
             config: Arc::new(config),
-            manager,
+            conn,
         })
     }
 
@@ -153,22 +192,23 @@ impl RedisStreams {
     ///
     /// ```no_run
     /// # async fn run(streams: tower_sse::redis::RedisStreams) {
-    /// assert_eq!(streams.config().stream_key("news"), "sse:news");
+    /// assert_eq!(streams.config().stream_key("news"), "sse:{news}");
     /// # }
     /// ```
     pub fn config(&self) -> &RedisConfig {
         &self.config
     }
 
-    /// Appends `event` to the topic's stream (`XADD <prefix><topic> MAXLEN ~ <history> *`)
-    /// and returns the id Redis gave it, which becomes the event's SSE id (an
-    /// id set on `event` is ignored).
+    /// Appends `event` to the topic's stream and returns the id Redis gave
+    /// it, which becomes the event's SSE id (an id set on `event` is
+    /// ignored). Same as [`RedisStreams::append`] without a key.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Backend`] when Redis is unreachable or fails; the event was
     /// then not published (or, if the connection broke after Redis received
-    /// the command, may have been: Redis cannot tell).
+    /// the command, may have been: Redis cannot tell; retry with an
+    /// idempotency key through [`RedisStreams::append`] to be sure).
     ///
     /// ```no_run
     /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
@@ -177,23 +217,107 @@ impl RedisStreams {
     /// # Ok(()) }
     /// ```
     pub async fn publish(&self, topic: &str, event: &Event) -> Result<StreamId, Error> {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(self.config.stream_key(topic))
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.config.history)
-            .arg("*");
-        for (field, value) in entry::to_fields(event) {
-            cmd.arg(field).arg(value);
-        }
-        let id: String = self.query(&cmd).await?;
-        id.parse()
-            .map_err(|e| Error::with_source(ErrorKind::Backend, e))
+        let appended = self.append(topic, event, None).await?;
+        Ok(StreamId::from(appended.position().offset()))
     }
 
-    /// The events published on `topic` after `after` (`XRANGE key (<after> +`),
-    /// and whether that is all of them (see [`Replay::is_complete`]). With
-    /// [`StreamId::ZERO`] it returns the whole retained history.
+    /// Appends `event` to the topic's stream in one server-side script:
+    /// checks the idempotency key, `XADD … MAXLEN ~ <history> *`, remembers
+    /// the key with the new id for the idempotency window, and mints the
+    /// topic's [`Epoch`] when the stream is new (or was lost). The answer's
+    /// position is `<epoch>.<ms>-<seq>` (the entry's stream id as the
+    /// offset). A publish retried with the same key within the window
+    /// returns the first one's position, marked
+    /// [`Appended::is_duplicate`], and stores nothing: a publish whose reply
+    /// was lost can be retried safely.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Backend`] when Redis is unreachable or fails (see
+    /// [`RedisStreams::publish`]).
+    ///
+    /// ```no_run
+    /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
+    /// use tower_sse::{engine::IdempotencyKey, Event};
+    /// let event = Event::new().data("paid");
+    /// let key = IdempotencyKey::new("order-17:paid")?;
+    /// let appended = loop {
+    ///     match streams.append("orders", &event, Some(&key)).await {
+    ///         Ok(appended) => break appended,
+    ///         Err(_) => continue, // lost reply or outage: the retry is safe
+    ///     }
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub async fn append(
+        &self,
+        topic: &str,
+        event: &Event,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Appended, Error> {
+        let keys = self.config.keys(topic);
+        let mut invocation = script::PUBLISH.key(&keys.stream);
+        invocation.key(&keys.epoch).key(&keys.seq);
+        if let Some(key) = idempotency_key {
+            invocation.key(keys.idempotency(key.as_str()));
+        }
+        let window = u64::try_from(self.config.idempotency_window.as_millis()).unwrap_or(u64::MAX);
+        invocation
+            .arg(Epoch::mint().as_str())
+            .arg(self.config.history)
+            .arg(window.max(1));
+        for (field, value) in entry::to_fields(event) {
+            invocation.arg(field).arg(value);
+        }
+        let (id, epoch, duplicate): (String, String, i64) = self.invoke(&invocation, false).await?;
+        let malformed = || Error::with_source(ErrorKind::Backend, "malformed publish reply");
+        let id: StreamId = id.parse().map_err(|_| malformed())?;
+        let epoch = Epoch::new(&epoch).map_err(|_| malformed())?;
+        let position = Position::new(epoch, Offset::from(id));
+        let appended = Appended::new(position, position.to_event_id());
+        Ok(if duplicate == 0 {
+            appended
+        } else {
+            appended.duplicate()
+        })
+    }
+
+    /// The topic's current epoch, `None` when it has no stream (nothing was
+    /// published yet, or Redis lost it).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Backend`] when Redis is unreachable or fails.
+    ///
+    /// ```no_run
+    /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
+    /// if let Some(epoch) = streams.epoch("news").await? {
+    ///     println!("news is in epoch {epoch}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn epoch(&self, topic: &str) -> Result<Option<Epoch>, Error> {
+        Ok(self.replay_page(topic, StreamId::MAX, 1).await?.epoch)
+    }
+
+    /// Re-mints the topic's epoch if it is still `seen`: a reader or a
+    /// replay saw the stream rewound under it (its last id below an id it
+    /// had seen), so every id of `seen` must count as lost. Returns the
+    /// epoch now stored.
+    pub(crate) async fn remint(&self, topic: &str, seen: Epoch) -> Result<Option<Epoch>, Error> {
+        let keys = self.config.keys(topic);
+        let mut invocation = script::REMINT.key(&keys.epoch);
+        invocation.key(&keys.seq);
+        invocation.arg(seen.as_str()).arg(Epoch::mint().as_str());
+        let epoch: Option<String> = self.invoke(&invocation, false).await?;
+        Ok(epoch.and_then(|e| Epoch::new(e).ok()))
+    }
+
+    /// The events published on `topic` after `after`, and whether that is
+    /// all of them (see [`Replay::is_complete`]). With [`StreamId::ZERO`] it
+    /// returns the whole retained history. Reads page by page
+    /// ([`RedisStreams::replay_page`], [`REPLAY_PAGE`] entries each), up to
+    /// the newest id at the first page: anything newer is live.
     ///
     /// # Errors
     ///
@@ -206,26 +330,95 @@ impl RedisStreams {
     /// # Ok(()) }
     /// ```
     pub async fn replay(&self, topic: &str, after: StreamId) -> Result<Replay, Error> {
-        let key = self.config.stream_key(topic);
-        let mut range = redis::cmd("XRANGE");
-        range.arg(&key).arg(format!("({after}")).arg("+");
-        let raw: Vec<RawEntry> = self.query(&range).await?;
-        // Read the trim state after the range: anything trimmed before the
-        // XRANGE is then visible, so a gap is never missed (a trim that
-        // happened in between can only cause a cautious false gap).
-        let info = self.query_info(&key).await?;
+        let mut replay = self.replay_page(topic, after, REPLAY_PAGE).await?;
+        let target = replay.newest;
+        while replay.more && replay.complete {
+            let last = replay.events.last().map_or(after, StoredEvent::id);
+            if last >= target {
+                break;
+            }
+            let page = self.replay_page(topic, last, REPLAY_PAGE).await?;
+            replay.complete = page.complete && page.epoch == replay.epoch;
+            replay.more = page.more;
+            replay.newest = replay.newest.max(page.newest);
+            replay.events.extend(page.events);
+        }
+        replay.more = false;
+        Ok(replay)
+    }
+
+    /// At most `limit` (1 ..= 10,000) events after `after`, read with one
+    /// `XRANGE … COUNT` in a script together with the stream's trim state
+    /// and epoch, so the completeness of every page is exact.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Backend`] when Redis is unreachable or fails.
+    ///
+    /// ```no_run
+    /// # async fn run(streams: tower_sse::redis::RedisStreams) -> Result<(), tower_sse::Error> {
+    /// let page = streams.replay_page("news", tower_sse::redis::StreamId::ZERO, 50).await?;
+    /// assert!(page.events().len() <= 50);
+    /// # Ok(()) }
+    /// ```
+    pub async fn replay_page(
+        &self,
+        topic: &str,
+        after: StreamId,
+        limit: usize,
+    ) -> Result<Replay, Error> {
+        let limit = limit.clamp(1, 10_000);
+        let keys = self.config.keys(topic);
+        let start = if after == StreamId::ZERO {
+            "-".to_owned()
+        } else {
+            after.to_string()
+        };
+        let mut invocation = script::REPLAY_PAGE.key(&keys.stream);
+        // One more for the entry at `after` itself, one more to tell if there
+        // is a next page.
+        invocation.key(&keys.epoch).arg(start).arg(limit + 2);
+        let (epoch, info, raw): (Option<String>, redis::Value, Vec<RawEntry>) =
+            self.invoke(&invocation, true).await?;
+        let info = match info {
+            redis::Value::Nil => None,
+            value => Some(StreamInfo::parse(value)?),
+        };
+        let mut raw = raw.into_iter().peekable();
+        // The page starts at `after` inclusive: is that entry still there?
+        let mut after_found = false;
+        if let Some((first, _)) = raw.peek() {
+            if first.parse::<StreamId>().ok() == Some(after) {
+                after_found = true;
+                raw.next();
+            }
+        }
+        let raw: Vec<RawEntry> = raw.collect();
+        let more = raw.len() > limit;
         let events: Vec<StoredEvent> = raw
             .into_iter()
-            .filter_map(|(id, fields)| entry::decode(&key, &id, fields))
+            .take(limit)
+            .filter_map(|(id, fields)| entry::decode(&keys.stream, &id, fields))
             .collect();
         let newest = info
             .as_ref()
             .map_or(StreamId::ZERO, |i| i.last_generated)
             .max(events.last().map_or(StreamId::ZERO, StoredEvent::id));
+        let rewound = after != StreamId::ZERO
+            && match &info {
+                None => true,
+                Some(info) => {
+                    after > info.last_generated || (!after_found && after > info.max_removed)
+                }
+            };
+        let complete = !rewound && covers(info.as_ref(), after);
         Ok(Replay {
             events,
-            complete: covers(info.as_ref(), after),
+            complete,
             newest,
+            epoch: epoch.and_then(|e| Epoch::new(e).ok()),
+            more,
+            rewound,
         })
     }
 
@@ -243,31 +436,28 @@ impl RedisStreams {
     /// # Ok(()) }
     /// ```
     pub async fn last_id(&self, topic: &str) -> Result<StreamId, Error> {
-        let info = self.query_info(&self.config.stream_key(topic)).await?;
-        Ok(info.map_or(StreamId::ZERO, |i| i.last_generated))
+        Ok(self.replay_page(topic, StreamId::MAX, 1).await?.newest)
     }
 
-    async fn query_info(&self, key: &str) -> Result<Option<StreamInfo>, Error> {
-        let mut cmd = redis::cmd("XINFO");
-        cmd.arg("STREAM").arg(key);
-        match self.query::<redis::Value>(&cmd).await {
-            Ok(value) => Ok(Some(StreamInfo::parse(value)?)),
-            Err(e) if is_no_such_key(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Runs `cmd` on the shared connection within the configured deadline. A
-    /// call that finds the connection refused is tried once more: the
-    /// manager reconnects after a refusal, and the command was never sent.
-    async fn query<T>(&self, cmd: &redis::Cmd) -> Result<T, Error>
+    /// Runs a script on the shared connection within the configured
+    /// deadline. A call that finds the connection refused is tried once
+    /// more (the connection reconnects after a refusal, and the script was
+    /// never sent); so is a `read_only` one that failed on a broken
+    /// connection (say, Redis restarted since the last command).
+    async fn invoke<T>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+        read_only: bool,
+    ) -> Result<T, Error>
     where
         T: redis::FromRedisValue,
     {
-        let mut conn = self.manager.clone();
+        let mut conn = self.conn.clone();
         with_deadline(&self.config, async {
-            match cmd.query_async(&mut conn).await {
-                Err(e) if e.is_connection_refusal() => cmd.query_async(&mut conn).await,
+            match invocation.invoke_async(&mut conn).await {
+                Err(e) if e.is_connection_refusal() || (read_only && e.is_io_error()) => {
+                    invocation.invoke_async(&mut conn).await
+                }
                 other => other,
             }
         })
@@ -276,12 +466,11 @@ impl RedisStreams {
 }
 
 /// Awaits `fut` for at most the connect plus the response timeout.
-async fn with_deadline<T, F>(config: &RedisConfig, fut: F) -> Result<T, Error>
+pub(crate) async fn with_deadline<T, F>(config: &RedisConfig, fut: F) -> Result<T, Error>
 where
     F: Future<Output = Result<T, RedisError>>,
 {
-    let deadline = config.connect_timeout + config.response_timeout;
-    match tokio::time::timeout(deadline, fut).await {
+    match tokio::time::timeout(config.patience(), fut).await {
         Ok(result) => result.map_err(backend),
         Err(elapsed) => Err(Error::with_source(ErrorKind::Backend, elapsed)),
     }
@@ -289,10 +478,6 @@ where
 
 pub(crate) fn backend(e: RedisError) -> Error {
     Error::with_source(ErrorKind::Backend, e)
-}
-
-pub(crate) fn is_no_such_key(e: &Error) -> bool {
-    std::error::Error::source(e).is_some_and(|s| s.to_string().contains("no such key"))
 }
 
 /// What `XINFO STREAM` tells about trimming and deletion.

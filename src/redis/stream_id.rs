@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::engine::Offset;
 use crate::error::{Error, ErrorKind};
 use crate::field::EventId;
 
@@ -36,6 +37,12 @@ pub struct StreamId {
 impl StreamId {
     /// `0-0`, the id before every entry: reading after it reads everything.
     pub const ZERO: Self = Self { millis: 0, seq: 0 };
+
+    /// The largest id, after every entry.
+    pub const MAX: Self = Self {
+        millis: u64::MAX,
+        seq: u64::MAX,
+    };
 
     /// An id from its two parts.
     ///
@@ -109,6 +116,19 @@ impl TryFrom<&EventId> for StreamId {
 
     fn try_from(id: &EventId) -> Result<Self, Error> {
         id.as_str().parse()
+    }
+}
+
+/// A stream id is the offset of its entry: `<ms>-<seq>` as `(major, minor)`.
+impl From<StreamId> for Offset {
+    fn from(id: StreamId) -> Self {
+        Offset::new(id.millis, id.seq)
+    }
+}
+
+impl From<Offset> for StreamId {
+    fn from(offset: Offset) -> Self {
+        StreamId::new(offset.major(), offset.minor())
     }
 }
 

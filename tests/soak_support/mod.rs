@@ -23,9 +23,18 @@ use self::client::{Phase, Plan, Report, Rng};
 
 /// Publishes one event and returns its id; `None` when the hub refused it
 /// (e.g. its backend is down), so the publisher retries the same sequence
-/// number.
+/// number. Each publish carries the idempotency key `<topic>:<seq>` (the
+/// sequence number starts the data), so a retry of a publish whose reply
+/// was lost answers the stored event's id instead of storing it again.
 pub async fn publish(hub: &Hub, topic: &str, data: String) -> Option<String> {
-    hub.publish(topic, data).await.ok().map(|id| id.to_string())
+    let seq = data.split(' ').next().unwrap_or_default();
+    let options = tower_sse::PublishOptions::new()
+        .try_idempotency_key(format!("{topic}:{seq}"))
+        .ok()?;
+    hub.publish_with(topic, data, options)
+        .await
+        .ok()
+        .map(|appended| appended.into_id().to_string())
 }
 
 /// What publishers sent: per topic, the number of events and the last id.

@@ -1,7 +1,9 @@
 //! A real `redis-server` for integration tests: a child process on a free
 //! loopback port, with an append-only file fsynced on every write in its own
 //! temporary directory, so that a killed and restarted server keeps every
-//! entry it acknowledged. Include it with
+//! entry it acknowledged ([`RedisServer::start`]), or without any
+//! persistence, so that a killed server comes back empty
+//! ([`RedisServer::start_without_persistence`]). Include it with
 //! `#[path = "support/redis_server.rs"] mod redis_server;`.
 #![allow(dead_code)]
 
@@ -17,6 +19,7 @@ pub(crate) struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    persistent: bool,
 }
 
 impl RedisServer {
@@ -25,6 +28,16 @@ impl RedisServer {
     /// Panics with an explanation when `redis-server` is not installed: the
     /// Redis tests never skip silently.
     pub(crate) fn start() -> Self {
+        Self::start_with(true)
+    }
+
+    /// Starts a server that keeps nothing on disk (`--save '' --appendonly
+    /// no`): after [`RedisServer::restart`] it is empty.
+    pub(crate) fn start_without_persistence() -> Self {
+        Self::start_with(false)
+    }
+
+    fn start_with(persistent: bool) -> Self {
         let port = free_port();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -38,6 +51,7 @@ impl RedisServer {
             port,
             dir,
             child: None,
+            persistent,
         };
         server.spawn();
         server
@@ -73,7 +87,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
-            .args(["--appendonly", "yes"])
+            .args(["--appendonly", if self.persistent { "yes" } else { "no" }])
             .args(["--appendfsync", "always"])
             .arg("--dir")
             .arg(&self.dir)

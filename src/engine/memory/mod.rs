@@ -1,27 +1,5 @@
 //! [`MemoryEngine`]: topics kept in this process, the default engine of a
 //! [`Hub`](crate::Hub).
-//!
-//! - **Ids.** Every topic gets a fresh random [`Epoch`] when it is created in
-//!   this process and counts offsets `1`, `2`, … in it, so its ids read
-//!   `k3x9q2ab.1`, `k3x9q2ab.2`, …; a restart (or a topic that expired and
-//!   came back) has a new epoch, and an id of the old one is answered with a
-//!   `reset` gap. An event that carries a non-empty id of its own keeps it
-//!   (resuming after it finds it in the history by comparing ids, newest
-//!   first, via [`Engine::locate`]).
-//! - **History.** A ring of the newest [`MemoryEngine::history`] events per
-//!   topic (optionally also dropped after [`MemoryEngine::max_age`]),
-//!   allocated as it fills.
-//! - **Bounded topics.** At most [`MemoryEngine::max_topics`] topics; a topic
-//!   nobody follows and nobody published to for [`MemoryEngine::idle_timeout`]
-//!   is dropped with its history (checked when topics are created, at most
-//!   once a second, and by [`MemoryEngine::reclaim`]). Past the bound, an
-//!   append or follow of a *new* topic fails with
-//!   [`ErrorKind::TooManyTopics`]; existing topics keep working.
-//! - **Idempotency.** A key is remembered for
-//!   [`MemoryEngine::idempotency_window`], at most
-//!   [`MemoryEngine::idempotency_keys`] of them (oldest forgotten first).
-//! - **Live.** Appending delivers to the followers' sinks under the topic lock,
-//!   after storing.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -48,10 +26,32 @@ use topic::MemoryTopic;
 /// Full topic maps are swept for idle topics at most this often.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The in-memory engine (see the [module docs](self)); what
-/// [`Hub::new`](crate::Hub::new) uses, configured from the
-/// [`HubConfig`](crate::HubConfig). Build one yourself to share it or to
-/// inspect it:
+/// The in-memory engine: what [`Hub::new`](crate::Hub::new) uses,
+/// configured from the [`HubConfig`](crate::HubConfig).
+///
+/// - **Ids.** Every topic gets a fresh random [`Epoch`] when it is created in
+///   this process and counts offsets `1`, `2`, … in it, so its ids read
+///   `k3x9q2ab.1`, `k3x9q2ab.2`, …; a restart (or a topic that expired and
+///   came back) has a new epoch, and an id of the old one is answered with a
+///   `reset` gap. An event that carries a non-empty id of its own keeps it
+///   (resuming after it finds it in the history by comparing ids, newest
+///   first, via [`Engine::locate`]).
+/// - **History.** A ring of the newest [`MemoryEngine::history`] events per
+///   topic (optionally also dropped after [`MemoryEngine::max_age`]),
+///   allocated as it fills.
+/// - **Bounded topics.** At most [`MemoryEngine::max_topics`] topics; a topic
+///   nobody follows and nobody published to for [`MemoryEngine::idle_timeout`]
+///   is dropped with its history (checked when topics are created, at most
+///   once a second, and by [`MemoryEngine::reclaim`]). Past the bound, an
+///   append or follow of a *new* topic fails with
+///   [`ErrorKind::TooManyTopics`]; existing topics keep working.
+/// - **Idempotency.** A key is remembered for
+///   [`MemoryEngine::idempotency_window`], at most
+///   [`MemoryEngine::idempotency_keys`] of them (oldest forgotten first).
+/// - **Live.** Appending delivers to the followers' sinks under the topic lock,
+///   after storing.
+///
+/// Build one yourself to share it or to inspect it:
 ///
 /// ```
 /// use std::sync::Arc;
