@@ -4,7 +4,7 @@
 //! (env: `IDLE_STREAMS`, default 10000; `IDLE_SECS`, default 20;
 //! `KEEP_ALIVE_SECS`, default 15; `IDLE_VARIANTS`, a comma-separated subset
 //! of the variants below). Without `--bench` (as `cargo test --all-targets`
-//! runs it) it smoke-runs 200 streams for 2 s.
+//! runs it) it smoke-runs 200 streams for 2 s per variant (about 15 s in all).
 //!
 //! Server variants, each in its own process, all serving one idle stream per
 //! connection with keep-alives at the same interval:
@@ -98,11 +98,18 @@ struct Measured {
     open_secs: f64,
 }
 
-fn measure(variant: &str, streams: u64, idle: Duration, keep_alive: u64) -> Measured {
+/// `settle` is how long the server gets before each RSS reading.
+fn measure(
+    variant: &str,
+    streams: u64,
+    idle: Duration,
+    keep_alive: u64,
+    settle: Duration,
+) -> Measured {
     let mut server = spawn_self(&["server", variant, &keep_alive.to_string()], streams);
     let addr = read_line(&mut server);
     let pid = server.id(); // `sh` exec'd into the server, so this is its pid
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(settle / 4);
     let rss_before = rss_kib(pid);
     let opened = Instant::now();
     let mut client = spawn_self(&["client", &addr, &streams.to_string()], streams);
@@ -114,7 +121,7 @@ fn measure(variant: &str, streams: u64, idle: Duration, keep_alive: u64) -> Meas
         fd_hard_limit()
     );
     let open_secs = opened.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(settle);
     let rss_after = rss_kib(pid);
     let ticks = cpu_ticks(pid);
     let start = Instant::now();
@@ -166,6 +173,7 @@ fn orchestrate() {
     let streams = env_or("IDLE_STREAMS", pick(10_000, 200));
     let idle = Duration::from_secs(env_or("IDLE_SECS", pick(20, 2)));
     let keep_alive = env_or("KEEP_ALIVE_SECS", pick(15, 1));
+    let settle = Duration::from_millis(pick(2_000, 300));
     let wanted = std::env::var("IDLE_VARIANTS").unwrap_or_default();
     let variants: Vec<&str> = VARIANTS
         .into_iter()
@@ -180,7 +188,7 @@ fn orchestrate() {
     );
     let results: Vec<(&str, Measured)> = variants
         .into_iter()
-        .map(|v| (v, measure(v, streams, idle, keep_alive)))
+        .map(|v| (v, measure(v, streams, idle, keep_alive, settle)))
         .collect();
     println!(
         "{:<26} {:>12} {:>12} {:>14} {:>12} {:>10}",

@@ -15,5 +15,9 @@ cargo build --all-features --examples
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc
 
+# The MCP conformance suite's server scenarios against examples/mcp_server
+# (installs Node 22 and the suite into .tools/ on first use).
+scripts/conformance.sh
+
 # Bounded fuzzing of the parser and of encode/parse round trips.
 scripts/fuzz.sh

@@ -47,6 +47,12 @@ pub enum ErrorKind {
     /// An idempotency key was empty, too long, or held something but visible
     /// ASCII.
     InvalidIdempotencyKey,
+    /// A [`ResumableStreams`](crate::resumable::ResumableStreams) registry
+    /// holds as many streams as its configuration allows.
+    TooManyStreams,
+    /// An event type starting with `sse-` was sent on a resumable stream;
+    /// those name the stream's own events.
+    ReservedEventType,
 }
 
 impl Error {
@@ -113,6 +119,8 @@ impl fmt::Display for Error {
             ErrorKind::InvalidIdempotencyKey => {
                 "idempotency key must be 1 to 128 bytes of visible ascii"
             }
+            ErrorKind::TooManyStreams => "too many resumable streams",
+            ErrorKind::ReservedEventType => "event types starting with `sse-` are reserved",
         };
         match &self.source {
             Some(source) => write!(f, "{msg}: {source}"),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::field::{decimal, Comment, EventId, EventType};
 
 /// One server-sent event: data, an event type, an id, a retry hint and comments.
@@ -85,7 +85,7 @@ impl Event {
         T: serde::Serialize + ?Sized,
     {
         let json = serde_json::to_string(value)
-            .map_err(|e| Error::with_source(ErrorKind::Serialize, e))?;
+            .map_err(|e| Error::with_source(crate::error::ErrorKind::Serialize, e))?;
         Ok(self.data(json))
     }
 

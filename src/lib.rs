@@ -18,6 +18,8 @@
 //!   ids, gap events, idempotent publish, encode-once fan-out and a
 //!   [`SlowConsumer`] policy; stored by an [`engine`]: in memory, on Redis
 //!   Streams with the `redis` feature, or your own.
+//! - [`resumable`]: resumable response streams (AI answers, MCP tool calls)
+//!   that a client resumes with `Last-Event-ID` on any node.
 //! - [`parse`]: the browser's parsing algorithm, for Rust clients and tests.
 //! - [`relay`]: an upstream event stream re-served spec-exact, reconnecting
 //!   with `Last-Event-ID` (gateways, LLM proxies).
@@ -58,6 +60,8 @@
 //! - `redis`: the Redis Streams backend in [`redis`].
 //! - `derive`: `#[derive(IntoEvent)]` for typed enums and structs (implies `json`).
 //! - `metrics`: the standard metrics through the `metrics` facade.
+//! - `rmcp`: `HubEventStore`, rmcp's Streamable HTTP event store on a hub
+//!   (module `mcp`).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -82,6 +86,9 @@ mod field;
 mod into_event;
 mod last_event_id;
 pub mod layer;
+#[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
+pub mod mcp;
 mod metrics;
 pub mod parse;
 #[cfg(feature = "redis")]
@@ -89,6 +96,7 @@ pub mod parse;
 pub mod redis;
 pub mod relay;
 mod response;
+pub mod resumable;
 mod shutdown;
 
 pub use body::EventStream;

@@ -36,6 +36,13 @@ impl<S> EventStream<S> {
     /// `Content-Type: text/event-stream`, `Cache-Control: no-cache` and
     /// `X-Accel-Buffering: no`. This is what a plain hyper service returns.
     ///
+    /// The response also carries a private marker that tells
+    /// [`SseLayer`](crate::SseLayer) the body is an `EventStream`, so the layer
+    /// does not scan its bytes for line boundaries. If you swap the body for a
+    /// different one with `Response::map` (wrapping it, as axum's `Body::new`
+    /// does, is fine), build a new response instead, so the marker does not
+    /// describe a body it no longer holds.
+    ///
     /// ```
     /// use futures_util::stream;
     /// use tower_sse::EventStream;

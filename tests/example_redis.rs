@@ -95,3 +95,22 @@ async fn two_live_updates_instances_on_one_redis_share_the_board_and_its_history
     );
     Ok(())
 }
+
+/// The chat example with its Redis down answers a message with 503 and a
+/// message that says the backend is unavailable: the client did nothing
+/// wrong (it used to get 400).
+#[tokio::test]
+async fn the_chat_answers_a_backend_outage_with_503() -> TestResult {
+    let mut redis = RedisServer::start();
+    let redis_url = redis.url();
+    let mut app = App::start("chat", &[("REDIS_URL", redis_url.as_str())]);
+    let url = app.url("/rooms/general/messages");
+    let body = r#"{"user":"ann","message":"hi"}"#;
+    assert_eq!(send("POST", &url, "application/json", body).await?.0, 200);
+    redis.kill();
+    let (status, text) = send("POST", &url, "application/json", body).await?;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("backend is unavailable"), "{text}");
+    app.stop()?;
+    Ok(())
+}

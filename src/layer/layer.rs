@@ -85,7 +85,7 @@ use crate::shutdown::Shutdown;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 /// let service = ServiceBuilder::new().layer(SseLayer::new()).service_fn(
 ///     |_req: http::Request<hyper::body::Incoming>| async {
-///         let events = futures_util::stream::pending::<&'static str>();
+///         let events = futures_util::stream::pending::<String>();
 ///         Ok::<_, Infallible>(EventStream::new(events).into_http_response())
 ///     },
 /// );

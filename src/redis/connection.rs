@@ -37,6 +37,16 @@ pub(crate) enum Connection {
     Cluster(ClusterConnection),
 }
 
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Manager(_) => "Connection::Manager",
+            Self::Multiplexed(_) => "Connection::Multiplexed",
+            Self::Cluster(_) => "Connection::Cluster",
+        })
+    }
+}
+
 impl Connection {
     /// The shared connection for publishing and replay.
     pub(crate) async fn for_commands(config: &RedisConfig) -> RedisResult<Self> {

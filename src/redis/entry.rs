@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(stored.epoch(), None);
         assert_eq!(
             stored.encoded().as_bytes(),
-            &b": one\n: \nevent: chat\nid: 17-2\nretry: 1500\ndata: a\ndata: b\ndata: \n\n"[..]
+            &b": one\n:\nevent: chat\nid: 17-2\nretry: 1500\ndata: a\ndata: b\ndata: \n\n"[..]
         );
     }
 

@@ -133,6 +133,7 @@ mod store;
 mod stream_id;
 
 pub use config::{RedisConfig, MAX_DURATION};
+pub(crate) use connection::Connection;
 pub use engine::RedisEngine;
 pub use entry::StoredEvent;
 pub(crate) use reader::Backoff;
