@@ -2,17 +2,21 @@
 //! continue, and on reconnect with `Last-Event-ID` it receives exactly the
 //! events it missed, then live ones.
 
+#[path = "support/client.rs"]
+mod client;
+#[path = "support/wait.rs"]
+mod wait;
+
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
-use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Empty};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower_sse::{EventStream, Hub, Subscription};
 
 async fn events(
@@ -43,21 +47,12 @@ struct Client {
 
 impl Client {
     async fn connect(addr: std::net::SocketAddr, last_id: Option<&str>) -> Self {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        let conn = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut request = http::Request::get("/events/room").header("host", "localhost");
-        if let Some(id) = last_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = sender
-            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
-            .await
-            .unwrap();
+        let headers: Vec<(&str, &[u8])> = last_id
+            .map(|id| ("last-event-id", id.as_bytes()))
+            .into_iter()
+            .collect();
+        let request = client::get("/events/room", &headers);
+        let (response, conn) = client::send_h1(addr, request).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Self {
@@ -92,13 +87,7 @@ impl Client {
 }
 
 async fn wait_for_subscribers(hub: &Hub, n: usize) {
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while hub.subscribers("room") != n {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("subscriber count did not settle");
+    wait::until_true(&format!("{n} subscribers"), || hub.subscribers("room") == n).await;
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! `max_streams`: over-capacity answers, and slots released on disconnect.
 
 mod layer_support;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use http::Request;
 use hyper::body::Incoming;
-use layer_support::{collect, get_h1, get_h2, next_data, serve, sse_request, PROMPT};
+use layer_support::{collect, get_h1, get_h2, next_data, serve, sse_request};
 use tower::ServiceBuilder;
 use tower_sse::parse::{parse, Item};
 use tower_sse::{EventStream, OverCapacity, SseLayer};
@@ -56,13 +58,7 @@ fn service(
 
 /// Waits (bounded) until `f` holds.
 async fn eventually(what: &str, f: impl Fn() -> bool) {
-    tokio::time::timeout(PROMPT, async {
-        while !f() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    wait::until_true(what, f).await;
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 mod redis_server;
 #[path = "support/tcp_proxy.rs"]
 mod tcp_proxy;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::time::{Duration, Instant};
 
@@ -45,12 +47,8 @@ fn wire(id: &EventId, data: &str) -> String {
 }
 
 /// Polls `condition` (never a fixed sleep standing in for it) for up to 10 s.
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + SOON;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn until(what: &str, condition: impl FnMut() -> bool) {
+    wait::until_true(what, condition).await;
 }
 
 #[tokio::test]

@@ -4,8 +4,12 @@
 //! events it missed, then live ones.
 #![cfg(feature = "redis")]
 
+#[path = "support/client.rs"]
+mod client;
 #[path = "support/redis_server.rs"]
 mod redis_server;
+#[path = "support/wait.rs"]
+mod wait;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -14,13 +18,10 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use redis_server::RedisServer;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower_sse::parse::{EventReader, MessageEvent};
 use tower_sse::redis::RedisConfig;
 use tower_sse::{EventId, EventStream, Hub, HubConfig, Subscription};
@@ -62,21 +63,12 @@ struct Client {
 
 impl Client {
     async fn connect(addr: SocketAddr, last_event_id: Option<&str>) -> Self {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        let conn = tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut request = http::Request::get("/events/room").header("host", "localhost");
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = sender
-            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
-            .await
-            .unwrap();
+        let headers: Vec<(&str, &[u8])> = last_event_id
+            .map(|id| ("last-event-id", id.as_bytes()))
+            .into_iter()
+            .collect();
+        let request = client::get("/events/room", &headers);
+        let (response, conn) = client::send_h1(addr, request).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Self {
@@ -109,14 +101,7 @@ fn message(id: &EventId, data: &str) -> MessageEvent {
 }
 
 async fn wait_for_subscribers(hub: &Hub, n: usize) {
-    let deadline = Instant::now() + SOON;
-    while hub.subscribers("room") != n {
-        assert!(
-            Instant::now() < deadline,
-            "subscriber count did not reach {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait::until_true(&format!("{n} subscribers"), || hub.subscribers("room") == n).await;
 }
 
 #[tokio::test]

@@ -27,8 +27,10 @@ pub mod names {
     pub const KEEP_ALIVES: &str = "sse.server.keep_alives";
     /// Counter: event-stream requests turned away by `max_streams`.
     pub const REJECTED: &str = "sse.server.rejected_streams";
-    /// Label of [`STREAM_DURATION`]: `client_gone`, `ended`, `shutdown`,
-    /// `max_duration`, `slow_consumer` or `error`.
+    /// Label of [`STREAM_DURATION`]: `client_gone` (the client left),
+    /// `ended` (the body ended; a hub subscriber dropped as a slow consumer
+    /// ends so, and is counted in [`HUB_GAPS`]), `shutdown`, `max_duration`
+    /// or `error`.
     pub const END_REASON: &str = "sse.end_reason";
 
     /// Gauge: subscribers of a hub topic, labelled with [`TOPIC`].

@@ -2,6 +2,9 @@
 //! 127.0.0.1:0 (or over an in-memory duplex for paused-time tests) and clients.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../support/client.rs"]
+mod client;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -58,23 +61,12 @@ pub async fn serve_axum(router: axum::Router) -> SocketAddr {
 
 /// Sends one request over a new HTTP/1.1 connection.
 pub async fn get_h1(addr: SocketAddr, req: Request<Empty<Bytes>>) -> Response<Incoming> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    send.send_request(req).await.unwrap()
+    client::send_h1(addr, req).await.0
 }
 
 /// Sends one request over a new HTTP/2 (prior knowledge) connection.
 pub async fn get_h2(addr: SocketAddr, req: Request<Empty<Bytes>>) -> Response<Incoming> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    send.send_request(req).await.unwrap()
+    client::send_h2(addr, req).await.0
 }
 
 /// `GET path` with `Accept: text/event-stream`.

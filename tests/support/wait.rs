@@ -1,10 +1,30 @@
 //! Bounded polling: wait for a condition observed from outside (a browser page,
-//! a child process), never a fixed sleep standing in for synchronisation.
+//! a child process, a hub's subscriber count), never a fixed sleep standing in
+//! for synchronisation. The one wait-until helper of the test suite: include
+//! it with `mod support;` or alone with `#[path = "support/wait.rs"] mod wait;`.
+#![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::TestResult;
+/// What test scenarios return (the same type as `support::TestResult`).
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// How long [`until_true`] waits for a condition that should be prompt.
+pub const PROMPT: Duration = Duration::from_secs(10);
+
+/// Polls `condition` every 5 ms until it holds; panics naming `what` after
+/// [`PROMPT`]. Measured on tokio's clock, so it also ends under paused time.
+pub async fn until_true(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PROMPT;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {PROMPT:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
 
 /// How long a browser-side condition may take before the test fails.
 ///
