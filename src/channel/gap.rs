@@ -50,7 +50,7 @@ pub(crate) enum GapReason {
 }
 
 impl GapReason {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Reset => "reset",
             Self::UnknownId => "unknown-id",

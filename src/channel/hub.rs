@@ -393,6 +393,7 @@ impl Hub {
         let last_event_id = last_event_id
             .map(|id| id.as_ref().to_owned())
             .filter(|id| !id.is_empty());
+        crate::metrics::facade::hub_subscribed();
         Ok(Subscription::new(
             Arc::clone(inner),
             topic,

@@ -97,6 +97,7 @@ async fn read(engine: &dyn Engine, topic: &str, plan: Plan) -> Result<Step, Erro
     let epoch = page.epoch();
     let records = page.into_records();
     let through = records.last().map_or(after, Record::offset);
+    crate::metrics::facade::hub_replayed(records.len() as u64);
     let next = (records.len() >= REPLAY_PAGE).then_some(Plan::Next {
         epoch,
         after: through,
@@ -109,6 +110,7 @@ async fn read(engine: &dyn Engine, topic: &str, plan: Plan) -> Result<Step, Erro
 }
 
 fn gap(reason: GapReason, page: &Page) -> Step {
+    crate::metrics::facade::hub_gap(reason.as_str());
     Step {
         events: VecDeque::from([gap_event(reason, &page.head_id())]),
         through: page.head(),

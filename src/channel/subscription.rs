@@ -89,6 +89,7 @@ struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        crate::metrics::facade::hub_unsubscribed();
         if self.topic.fanout.remove_subscriber() == 0 {
             self.hub.release_topic(&self.topic);
         }
@@ -259,6 +260,7 @@ impl Stream for Subscription {
                     // ones, which follows it: state reloaded now includes it.
                     if let Some(id) = encoded_id(&delivery.event) {
                         this.replay.push_back(delivery.event);
+                        crate::metrics::facade::hub_gap(GapReason::Lagged.as_str());
                         return Poll::Ready(Some(gap_event(GapReason::Lagged, &id)));
                     }
                     return Poll::Ready(Some(delivery.event));

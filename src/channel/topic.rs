@@ -61,6 +61,7 @@ impl Deliver for Topic {
     fn deliver_after_gap(&self, next: &Record) -> bool {
         // The gap takes the id of the first event after the missed ones,
         // which follows it: state reloaded on the gap includes it.
+        crate::metrics::facade::hub_gap(GapReason::Lagged.as_str());
         let gap = gap_event(GapReason::Lagged, next.id());
         self.fanout.deliver(next.offset(), gap)
             && self.fanout.deliver(next.offset(), next.encoded().clone())

@@ -33,15 +33,18 @@ pub mod names {
     /// or `error`.
     pub const END_REASON: &str = "sse.end_reason";
 
-    /// Gauge: subscribers of a hub topic, labelled with [`TOPIC`].
+    /// Gauge: subscribers of the hub's topics, all topics together.
+    ///
+    /// Hub metrics carry no topic label: topic names come from clients (a
+    /// chat room, a document id), and a metrics recorder keeps every label
+    /// set it has seen, so a per-topic label would let clients grow the
+    /// recorder without bound. Per-topic counts are
+    /// [`Hub::subscribers`](crate::Hub::subscribers).
     pub const HUB_SUBSCRIBERS: &str = "sse.hub.subscribers";
     /// Counter: events replayed from history to reconnecting subscribers.
     pub const HUB_REPLAYED: &str = "sse.hub.replayed_events";
-    /// Counter: gap events sent, labelled with [`TOPIC`] and [`GAP_REASON`].
+    /// Counter: gap events sent, labelled with [`GAP_REASON`].
     pub const HUB_GAPS: &str = "sse.hub.gaps";
-    /// Label: the hub topic. Topics are bounded by the hub's configuration,
-    /// so is this label's cardinality.
-    pub const TOPIC: &str = "sse.topic";
     /// Label of [`HUB_GAPS`]: the gap event's data (`lagged`, `expired`, ...).
     pub const GAP_REASON: &str = "sse.gap_reason";
 }
@@ -81,22 +84,21 @@ mod imp {
         metrics::counter!(names::KEEP_ALIVES).increment(1);
     }
 
-    pub(crate) fn hub_subscribed(topic: &str) {
-        metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_owned()).increment(1.0);
+    pub(crate) fn hub_subscribed() {
+        metrics::gauge!(names::HUB_SUBSCRIBERS).increment(1.0);
     }
 
-    pub(crate) fn hub_unsubscribed(topic: &str) {
-        metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_owned()).decrement(1.0);
+    pub(crate) fn hub_unsubscribed() {
+        metrics::gauge!(names::HUB_SUBSCRIBERS).decrement(1.0);
     }
 
-    pub(crate) fn hub_replayed(topic: &str, events: u64) {
-        metrics::counter!(names::HUB_REPLAYED, names::TOPIC => topic.to_owned()).increment(events);
+    pub(crate) fn hub_replayed(events: u64) {
+        metrics::counter!(names::HUB_REPLAYED).increment(events);
     }
 
-    pub(crate) fn hub_gap(topic: &str, reason: &'static str) {
+    pub(crate) fn hub_gap(reason: &'static str) {
         metrics::counter!(
             names::HUB_GAPS,
-            names::TOPIC => topic.to_owned(),
             names::GAP_REASON => reason
         )
         .increment(1);
@@ -113,10 +115,10 @@ mod imp {
     pub(crate) fn stream_ended(_reason: &'static str, _duration: Duration) {}
     pub(crate) fn sent(_bytes: u64, _events: u64) {}
     pub(crate) fn keep_alive() {}
-    pub(crate) fn hub_subscribed(_topic: &str) {}
-    pub(crate) fn hub_unsubscribed(_topic: &str) {}
-    pub(crate) fn hub_replayed(_topic: &str, _events: u64) {}
-    pub(crate) fn hub_gap(_topic: &str, _reason: &'static str) {}
+    pub(crate) fn hub_subscribed() {}
+    pub(crate) fn hub_unsubscribed() {}
+    pub(crate) fn hub_replayed(_events: u64) {}
+    pub(crate) fn hub_gap(_reason: &'static str) {}
 }
 
 /// A stream took a slot (the active-streams gauge goes up).
@@ -149,26 +151,22 @@ pub(crate) fn keep_alive() {
     imp::keep_alive();
 }
 
-/// A subscriber joined `topic` (for the hub: call when a subscription is made).
-#[allow(dead_code)] // called from the hub once it is wired in
-pub(crate) fn hub_subscribed(topic: &str) {
-    imp::hub_subscribed(topic);
+/// A hub subscription was made.
+pub(crate) fn hub_subscribed() {
+    imp::hub_subscribed();
 }
 
-/// A subscriber of `topic` left (call when a subscription is dropped).
-#[allow(dead_code)]
-pub(crate) fn hub_unsubscribed(topic: &str) {
-    imp::hub_unsubscribed(topic);
+/// A hub subscription was dropped.
+pub(crate) fn hub_unsubscribed() {
+    imp::hub_unsubscribed();
 }
 
-/// `events` events of `topic` were replayed from history.
-#[allow(dead_code)]
-pub(crate) fn hub_replayed(topic: &str, events: u64) {
-    imp::hub_replayed(topic, events);
+/// `events` events were replayed from history.
+pub(crate) fn hub_replayed(events: u64) {
+    imp::hub_replayed(events);
 }
 
-/// A gap event with data `reason` was sent to a subscriber of `topic`.
-#[allow(dead_code)]
-pub(crate) fn hub_gap(topic: &str, reason: &'static str) {
-    imp::hub_gap(topic, reason);
+/// A gap event with data `reason` was sent to a subscriber.
+pub(crate) fn hub_gap(reason: &'static str) {
+    imp::hub_gap(reason);
 }
