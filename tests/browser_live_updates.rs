@@ -35,12 +35,18 @@ async fn multi_line_updates_posted_through_the_form_appear_intact_and_in_order_o
                 board.wait_for_texts(".update .message", &expected).await?;
             }
             // The form reported each post and was cleared.
-            form.wait_for_text("#status", "posted update 3").await?;
+            // Hub ids are `<epoch>.<offset>`: one history, offsets 3, 2, 1.
             let ids = board.client().execute(
                 "return Array.from(document.querySelectorAll('.update'), e => e.dataset.id);",
                 vec![],
             );
-            assert_eq!(ids.await?, serde_json::json!(["3", "2", "1"]));
+            let ids: Vec<String> = serde_json::from_value(ids.await?)?;
+            let epoch = ids[0].split_once('.').map_or("", |(epoch, _)| epoch);
+            let expected_ids: Vec<String> =
+                [3, 2, 1].iter().map(|n| format!("{epoch}.{n}")).collect();
+            assert_eq!(ids, expected_ids);
+            form.wait_for_text("#status", &format!("posted update {epoch}.3"))
+                .await?;
 
             let took = app.stop()?;
             assert!(

@@ -147,7 +147,11 @@ async fn scenario(
     Ok(())
 }
 
-fn run(cases: u32, make: impl Fn() -> Vec<Multiplexer>, patience: Duration) {
+/// With `seed`, every topic gets one event before the first connection: on
+/// Redis a topic without a stream has no epoch yet, so a cursor taken while
+/// it had none resumes with a cautious `reset` gap once the stream exists
+/// (announced, never silent; a known limitation, see the multi module docs).
+fn run(cases: u32, make: impl Fn() -> Vec<Multiplexer>, patience: Duration, seed: bool) {
     let mut runner = TestRunner::new(Config {
         cases,
         ..Config::default()
@@ -160,6 +164,16 @@ fn run(cases: u32, make: impl Fn() -> Vec<Multiplexer>, patience: Duration) {
                 .build()
                 .unwrap();
             let servers = rt.block_on(async { make() });
+            if seed {
+                rt.block_on(async {
+                    for topic in 0..n {
+                        let hub = servers[0].hub();
+                        hub.publish(&format!("topic-{topic}"), "seed")
+                            .await
+                            .unwrap();
+                    }
+                });
+            }
             let result = rt.block_on(scenario(&servers, n, ops, patience));
             for server in &servers {
                 server.hub().close();
@@ -175,6 +189,7 @@ fn every_topic_resumes_exactly_once_in_order_in_memory() {
         96,
         || vec![Multiplexer::new(Hub::new())],
         Duration::from_secs(2),
+        false,
     );
 }
 
@@ -241,5 +256,6 @@ fn every_topic_resumes_exactly_once_in_order_across_two_servers_on_redis() {
                 .collect()
         },
         Duration::from_secs(5),
+        true,
     );
 }

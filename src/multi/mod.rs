@@ -112,6 +112,14 @@
 //! `benches/multi_fanout.rs` measures it against the single-topic
 //! subscription.
 //!
+//! # Known limitation: topics without a Redis stream
+//!
+//! On the Redis engine a topic that has never been published to has no
+//! epoch yet, so the position a cursor records for it names a placeholder
+//! history. Once the topic's stream exists, resuming that cursor gives the
+//! topic a cautious `sse-gap` with reason `reset` (announced, never a silent
+//! skip); topics that existed when the cursor was taken resume exactly.
+//!
 //! # Hooks this module would use from the hub
 //!
 //! It is built on public hub behaviour only: a live-started topic subscribes
