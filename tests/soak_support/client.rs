@@ -187,7 +187,9 @@ impl Checker {
             return;
         };
         if self.plan.numeric_ids {
-            match id.parse::<u64>() {
+            // Hub ids are `<epoch>.<offset>`; offsets increase within a topic.
+            let offset = id.rsplit_once('.').map_or(id, |(_, offset)| offset);
+            match offset.parse::<u64>() {
                 Ok(n) if n > self.last_numeric_id => self.last_numeric_id = n,
                 _ => self.violation(format!("id {id:?} not after {}", self.last_numeric_id)),
             }
