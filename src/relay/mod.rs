@@ -51,7 +51,7 @@
 //!
 //! Serve the [`EventStream`](crate::EventStream) behind an
 //! [`SseLayer`](crate::SseLayer) for headers and the relay's own
-//! keep-alives. `examples/relay.rs` is a complete gateway in front of a
+//! keep-alives. `tests/relay.rs` runs it end to end in front of a real
 //! hyper upstream.
 
 mod config;
