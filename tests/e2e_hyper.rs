@@ -5,13 +5,14 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use futures_util::{stream, StreamExt};
-use http_body_util::Empty;
-use hyper::body::Bytes;
 use hyper::{body::Incoming, server::conn::http1, service::service_fn, Request};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower_sse::parse::{EventReader, Item};
 use tower_sse::{Error, Event, EventStream, EventType, IntoEvent};
+
+#[path = "support/client.rs"]
+mod client;
 
 #[derive(serde::Serialize)]
 struct Chat {
@@ -61,17 +62,9 @@ async fn a_typed_stream_served_by_hyper_is_read_back_field_by_field() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(serve_once(listener));
 
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = Request::get("/events")
-        .header("host", addr.to_string())
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let res = sender.send_request(req).await.unwrap();
-    drop(sender); // let the server close the connection after this response
+    // The client drops its request sender once the head is in, so the
+    // server closes the connection after this response.
+    let (res, _conn) = client::send_h1(addr, client::get("/events", &[])).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     assert_eq!(res.headers()["cache-control"], "no-cache");

@@ -6,12 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -110,23 +106,14 @@ impl Drop for Connection {
 }
 
 async fn connect(addr: SocketAddr, topic: &str, last_id: &str) -> Result<Connection, String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| e.to_string())?;
-    let conn = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let request = http::Request::get(format!("/events/{topic}"))
-        .header("host", "localhost")
-        .header("last-event-id", last_id)
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request))
-        .await
-        .map_err(|_| "no response head within 20 s".to_owned())?
-        .map_err(|e| e.to_string())?;
+    let request = super::raw_client::get(
+        &format!("/events/{topic}"),
+        &[("last-event-id", last_id.as_bytes())],
+    );
+    let (response, conn) =
+        super::raw_client::try_send_h1(addr, request, Duration::from_secs(20)).await?;
     if response.status() != 200 {
+        conn.abort();
         return Err(format!("status {}", response.status()));
     }
     Ok(Connection {

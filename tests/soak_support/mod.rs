@@ -4,6 +4,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod client;
+#[path = "../support/client.rs"]
+pub mod raw_client;
 pub mod server;
 
 use std::collections::BTreeMap;
@@ -12,9 +14,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tower_sse::Hub;
@@ -160,22 +160,10 @@ impl Drop for ServerProcess {
 
 /// One request on a fresh connection; the response body as text.
 pub async fn http(addr: SocketAddr, method: &str, path: &str) -> String {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    let conn = tokio::spawn(conn);
-    let request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
+    let (response, conn) = raw_client::send_h1(addr, raw_client::request(method, path, &[])).await;
     assert_eq!(response.status(), 200, "{method} {path}");
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    drop(sender);
-    let _ = conn.await;
+    conn.abort();
     String::from_utf8(body.to_vec()).unwrap()
 }
 
