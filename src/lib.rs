@@ -81,6 +81,7 @@ pub mod __private {
 }
 #[cfg(feature = "derive")]
 mod derive;
+mod end_hint;
 pub mod engine;
 mod error;
 mod event;

@@ -267,7 +267,10 @@ impl Stream for Subscription {
                 }
                 Ok(delivery) => return Poll::Ready(Some(delivery.event)),
                 Err(RecvError::Lagged(_)) => match this.policy {
-                    SlowConsumer::Disconnect => this.finish(),
+                    SlowConsumer::Disconnect => {
+                        crate::end_hint::note(crate::end_hint::EndHint::SlowConsumer);
+                        this.finish();
+                    }
                     SlowConsumer::SkipWithGap => this.lagged = true,
                 },
                 Err(RecvError::Closed) => this.finish(),

@@ -21,6 +21,8 @@ pub(crate) enum EndReason {
     MaxDuration,
     /// The inner body failed.
     Error,
+    /// The hub dropped the subscriber for falling behind.
+    SlowConsumer,
 }
 
 impl EndReason {
@@ -31,6 +33,7 @@ impl EndReason {
             Self::Shutdown => "shutdown",
             Self::MaxDuration => "max_duration",
             Self::Error => "error",
+            Self::SlowConsumer => "slow_consumer",
         }
     }
 }

@@ -49,6 +49,7 @@ use crate::shutdown::Shutdown;
 /// | --- | --- |
 /// | `client_gone` | the body was dropped before it ended: the client left (or the server dropped the connection) |
 /// | `ended` | the inner body ended |
+/// | `slow_consumer` | a hub [`Subscription`](crate::Subscription) in the body dropped the subscriber for falling behind ([`SlowConsumer::Disconnect`](crate::SlowConsumer::Disconnect)) |
 /// | `error` | the inner body failed (an [`EventStream`](crate::EventStream) logs the error at `WARN`) |
 /// | `shutdown` | the [`Shutdown`] signal ended it |
 /// | `max_duration` | [`SseLayer::max_duration`] ended it |

@@ -16,6 +16,7 @@ use super::guard::{EndReason, StreamGuard};
 use super::jitter;
 use super::keep_alive::{Due, KeepAlive};
 use super::layer::Config;
+use crate::end_hint::{self, EndHint};
 
 type ShutdownFuture = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 
@@ -33,6 +34,8 @@ pin_project! {
         pending: Option<Bytes>,
         framing: Framing,
         guard: StreamGuard,
+        // Why the inner stream said it will end (see `end_hint`).
+        hint: Option<EndHint>,
         done: bool,
     }
 }
@@ -55,6 +58,7 @@ impl<B> LiveStream<B> {
             config,
             framing,
             guard,
+            hint: None,
             done: false,
         }
     }
@@ -89,7 +93,11 @@ where
             return this.end(EndReason::Shutdown);
         }
         loop {
-            match this.inner.as_mut().poll_frame(cx) {
+            let (polled, hint) = end_hint::observe(|| this.inner.as_mut().poll_frame(cx));
+            if hint.is_some() {
+                *this.hint = hint;
+            }
+            match polled {
                 Poll::Ready(Some(Ok(frame))) => {
                     let frame = frame.map_data(|mut d| d.copy_to_bytes(d.remaining()));
                     if let Some(data) = frame.data_ref() {
@@ -109,7 +117,10 @@ where
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(None) => {
-                    this.guard.end(EndReason::Ended);
+                    this.guard.end(match this.hint {
+                        Some(EndHint::SlowConsumer) => EndReason::SlowConsumer,
+                        None => EndReason::Ended,
+                    });
                     *this.done = true;
                     this.timer.as_mut().stop();
                     return Poll::Ready(None);

@@ -28,9 +28,11 @@ pub mod names {
     /// Counter: event-stream requests turned away by `max_streams`.
     pub const REJECTED: &str = "sse.server.rejected_streams";
     /// Label of [`STREAM_DURATION`]: `client_gone` (the client left),
-    /// `ended` (the body ended; a hub subscriber dropped as a slow consumer
-    /// ends so, and is counted in [`HUB_GAPS`]), `shutdown`, `max_duration`
-    /// or `error`.
+    /// `ended` (the body ended), `slow_consumer` (a hub subscription dropped
+    /// by [`SlowConsumer::Disconnect`](crate::SlowConsumer::Disconnect),
+    /// seen when the subscription is polled inside the body, as
+    /// `EventStream::new(subscription)` does), `shutdown`, `max_duration` or
+    /// `error`.
     pub const END_REASON: &str = "sse.end_reason";
 
     /// Gauge: subscribers of the hub's topics, all topics together.
