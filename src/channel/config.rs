@@ -52,6 +52,7 @@ pub struct HubConfig {
     idle_timeout: Duration,
     idempotency_window: Duration,
     idempotency_keys: usize,
+    topic_metrics: bool,
     engine: EngineChoice,
 }
 
@@ -122,6 +123,7 @@ impl HubConfig {
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             idempotency_window: Self::DEFAULT_IDEMPOTENCY_WINDOW,
             idempotency_keys: Self::DEFAULT_IDEMPOTENCY_KEYS,
+            topic_metrics: false,
             engine: EngineChoice::Memory,
         }
     }
@@ -266,6 +268,35 @@ impl HubConfig {
     pub fn slow_consumer(mut self, policy: SlowConsumer) -> Self {
         self.slow_consumer = policy;
         self
+    }
+
+    /// Labels the hub's metrics (feature `metrics`: subscribers, replayed
+    /// events, gaps) with the topic, as `sse.topic`. Off by default: without
+    /// it the metrics count all topics together.
+    ///
+    /// Turn it on only where topic names are few or trusted. A metrics
+    /// recorder keeps a series for every label value it has seen, so each
+    /// topic a client can name adds series: the hub labels only topics it has
+    /// local subscribers for, which [`HubConfig::max_topics`] bounds, but
+    /// series of topics that went away stay until the recorder drops them
+    /// (with `metrics-exporter-prometheus`, set its `idle_timeout`). A
+    /// topic's subscriber gauge goes back to 0 when its last subscriber
+    /// leaves.
+    ///
+    /// ```
+    /// use tower_sse::HubConfig;
+    ///
+    /// let config = HubConfig::new().topic_metrics(true);
+    /// assert!(config.topic_metrics_enabled());
+    /// ```
+    pub fn topic_metrics(mut self, enabled: bool) -> Self {
+        self.topic_metrics = enabled;
+        self
+    }
+
+    /// Whether hub metrics carry the topic label ([`HubConfig::topic_metrics`]).
+    pub fn topic_metrics_enabled(&self) -> bool {
+        self.topic_metrics
     }
 
     /// Puts the hub's topics in Redis Streams (feature `redis`), shared by

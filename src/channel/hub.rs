@@ -374,6 +374,7 @@ impl Hub {
                     let created = Arc::new(Topic::new(
                         Arc::clone(&key),
                         config.buffer_len(),
+                        config.topic_metrics_enabled(),
                         Arc::downgrade(inner),
                     ));
                     // Followed before anyone can subscribe: every event the
@@ -393,7 +394,7 @@ impl Hub {
         let last_event_id = last_event_id
             .map(|id| id.as_ref().to_owned())
             .filter(|id| !id.is_empty());
-        crate::metrics::facade::hub_subscribed();
+        crate::metrics::facade::hub_subscribed(&topic.label);
         Ok(Subscription::new(
             Arc::clone(inner),
             topic,

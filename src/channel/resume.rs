@@ -23,6 +23,7 @@ use super::hub::TopicKey;
 use crate::engine::{Engine, Epoch, Offset, Page, Position, Record};
 use crate::error::Error;
 use crate::event::EncodedEvent;
+use crate::metrics::facade::TopicLabel;
 
 /// Records read per engine call at most.
 pub(crate) const REPLAY_PAGE: usize = 256;
@@ -47,8 +48,13 @@ pub(crate) struct Step {
 
 /// Reads one step; `None` (logged) when the engine fails: the subscription
 /// then ends and the browser reconnects with the same id later.
-pub(crate) async fn step(engine: Arc<dyn Engine>, topic: TopicKey, plan: Plan) -> Option<Step> {
-    match read(&*engine, &topic, plan).await {
+pub(crate) async fn step(
+    engine: Arc<dyn Engine>,
+    topic: TopicKey,
+    label: TopicLabel,
+    plan: Plan,
+) -> Option<Step> {
+    match read(&*engine, &topic, &label, plan).await {
         Ok(step) => Some(step),
         Err(error) => {
             tracing::warn!(topic = &*topic, %error, "replay failed; ending the subscription");
@@ -76,28 +82,33 @@ async fn locate(
         .map(|offset| (None, offset)))
 }
 
-async fn read(engine: &dyn Engine, topic: &str, plan: Plan) -> Result<Step, Error> {
+async fn read(
+    engine: &dyn Engine,
+    topic: &str,
+    label: &TopicLabel,
+    plan: Plan,
+) -> Result<Step, Error> {
     let (expected, after) = match plan {
         Plan::First(id) => match locate(engine, topic, &id).await? {
             Some(found) => found,
             None => {
                 let page = engine.read(topic, Offset::ZERO, 0).await?;
-                return Ok(gap(GapReason::UnknownId, &page));
+                return Ok(gap(label, GapReason::UnknownId, &page));
             }
         },
         Plan::Next { epoch, after } => (Some(epoch), after),
     };
     let page = engine.read(topic, after, REPLAY_PAGE).await?;
     if expected.is_some_and(|epoch| epoch != page.epoch()) {
-        return Ok(gap(GapReason::Reset, &page));
+        return Ok(gap(label, GapReason::Reset, &page));
     }
     if after > page.head() || !page.covers(after) {
-        return Ok(gap(GapReason::UnknownId, &page));
+        return Ok(gap(label, GapReason::UnknownId, &page));
     }
     let epoch = page.epoch();
     let records = page.into_records();
     let through = records.last().map_or(after, Record::offset);
-    crate::metrics::facade::hub_replayed(records.len() as u64);
+    crate::metrics::facade::hub_replayed(label, records.len() as u64);
     let next = (records.len() >= REPLAY_PAGE).then_some(Plan::Next {
         epoch,
         after: through,
@@ -109,8 +120,8 @@ async fn read(engine: &dyn Engine, topic: &str, plan: Plan) -> Result<Step, Erro
     })
 }
 
-fn gap(reason: GapReason, page: &Page) -> Step {
-    crate::metrics::facade::hub_gap(reason.as_str());
+fn gap(label: &TopicLabel, reason: GapReason, page: &Page) -> Step {
+    crate::metrics::facade::hub_gap(label, reason.as_str());
     Step {
         events: VecDeque::from([gap_event(reason, &page.head_id())]),
         through: page.head(),

@@ -89,7 +89,7 @@ struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        crate::metrics::facade::hub_unsubscribed();
+        crate::metrics::facade::hub_unsubscribed(&self.topic.label);
         if self.topic.fanout.remove_subscriber() == 0 {
             self.hub.release_topic(&self.topic);
         }
@@ -175,7 +175,12 @@ impl Subscription {
             return;
         };
         let engine = Arc::clone(&guard.hub.engine);
-        let future = step(engine, Arc::clone(&self.key), plan);
+        let future = step(
+            engine,
+            Arc::clone(&self.key),
+            guard.topic.label.clone(),
+            plan,
+        );
         match self.page.as_mut() {
             Some(page) => page.set(future),
             None => self.page = Some(ReusableBoxFuture::new(future)),
@@ -260,7 +265,12 @@ impl Stream for Subscription {
                     // ones, which follows it: state reloaded now includes it.
                     if let Some(id) = encoded_id(&delivery.event) {
                         this.replay.push_back(delivery.event);
-                        crate::metrics::facade::hub_gap(GapReason::Lagged.as_str());
+                        if let Some(guard) = this.guard.as_ref() {
+                            crate::metrics::facade::hub_gap(
+                                &guard.topic.label,
+                                GapReason::Lagged.as_str(),
+                            );
+                        }
                         return Poll::Ready(Some(gap_event(GapReason::Lagged, &id)));
                     }
                     return Poll::Ready(Some(delivery.event));

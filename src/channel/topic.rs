@@ -8,12 +8,15 @@ use super::gap::{gap_event, GapReason};
 use super::hub::{HubInner, TopicKey};
 use crate::engine::{Deliver, Follow, Offset, Record};
 use crate::event::EncodedEvent;
+use crate::metrics::facade::TopicLabel;
 
 /// A followed topic. The hub's map holds it while it has subscribers; the
 /// engine's sink holds it weakly.
 pub(crate) struct Topic {
     pub(crate) key: TopicKey,
     pub(crate) fanout: Fanout,
+    /// The topic label of its hub metrics.
+    pub(crate) label: TopicLabel,
     hub: Weak<HubInner>,
     /// The engine following the topic for this hub; dropped (outside the
     /// hub's lock) when the topic is released or closed.
@@ -21,8 +24,9 @@ pub(crate) struct Topic {
 }
 
 impl Topic {
-    pub(crate) fn new(key: TopicKey, buffer: usize, hub: Weak<HubInner>) -> Self {
+    pub(crate) fn new(key: TopicKey, buffer: usize, label: bool, hub: Weak<HubInner>) -> Self {
         Self {
+            label: TopicLabel::new(&key, label),
             key,
             fanout: Fanout::new(buffer),
             hub,
@@ -61,7 +65,7 @@ impl Deliver for Topic {
     fn deliver_after_gap(&self, next: &Record) -> bool {
         // The gap takes the id of the first event after the missed ones,
         // which follows it: state reloaded on the gap includes it.
-        crate::metrics::facade::hub_gap(GapReason::Lagged.as_str());
+        crate::metrics::facade::hub_gap(&self.label, GapReason::Lagged.as_str());
         let gap = gap_event(GapReason::Lagged, next.id());
         self.fanout.deliver(next.offset(), gap)
             && self.fanout.deliver(next.offset(), next.encoded().clone())

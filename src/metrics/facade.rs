@@ -9,6 +9,7 @@
 //! OpenTelemetry's conventions (dotted, units in seconds, `http.server.*`
 //! style); Prometheus exporters turn the dots into underscores.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Names and labels of every metric, for dashboards and tests.
@@ -35,13 +36,14 @@ pub mod names {
     /// `error`.
     pub const END_REASON: &str = "sse.end_reason";
 
-    /// Gauge: subscribers of the hub's topics, all topics together.
+    /// Gauge: subscribers of the hub's topics, all topics together, or one
+    /// series per topic (label [`TOPIC`]) with
+    /// [`HubConfig::topic_metrics`](crate::HubConfig::topic_metrics).
     ///
-    /// Hub metrics carry no topic label: topic names come from clients (a
-    /// chat room, a document id), and a metrics recorder keeps every label
-    /// set it has seen, so a per-topic label would let clients grow the
-    /// recorder without bound. Per-topic counts are
-    /// [`Hub::subscribers`](crate::Hub::subscribers).
+    /// By default hub metrics carry no topic label: topic names come from
+    /// clients (a chat room, a document id), and a metrics recorder keeps
+    /// every label set it has seen. Per-topic counts are always available
+    /// from [`Hub::subscribers`](crate::Hub::subscribers).
     pub const HUB_SUBSCRIBERS: &str = "sse.hub.subscribers";
     /// Counter: events replayed from history to reconnecting subscribers.
     pub const HUB_REPLAYED: &str = "sse.hub.replayed_events";
@@ -49,11 +51,28 @@ pub mod names {
     pub const HUB_GAPS: &str = "sse.hub.gaps";
     /// Label of [`HUB_GAPS`]: the gap event's data (`lagged`, `expired`, ...).
     pub const GAP_REASON: &str = "sse.gap_reason";
+    /// Label of the hub metrics with
+    /// [`HubConfig::topic_metrics`](crate::HubConfig::topic_metrics): the
+    /// topic.
+    pub const TOPIC: &str = "sse.topic";
+}
+
+/// The topic label of one topic's hub metrics: the topic's name when
+/// [`HubConfig::topic_metrics`](crate::HubConfig::topic_metrics) is on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TopicLabel(
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))] Option<Arc<str>>,
+);
+
+impl TopicLabel {
+    pub(crate) fn new(topic: &Arc<str>, enabled: bool) -> Self {
+        Self(enabled.then(|| Arc::clone(topic)))
+    }
 }
 
 #[cfg(feature = "metrics")]
 mod imp {
-    use super::names;
+    use super::{names, TopicLabel};
     use std::time::Duration;
 
     pub(crate) fn stream_opened() {
@@ -86,29 +105,52 @@ mod imp {
         metrics::counter!(names::KEEP_ALIVES).increment(1);
     }
 
-    pub(crate) fn hub_subscribed() {
-        metrics::gauge!(names::HUB_SUBSCRIBERS).increment(1.0);
+    pub(crate) fn hub_subscribed(label: &TopicLabel) {
+        match &label.0 {
+            Some(topic) => {
+                metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_string())
+            }
+            None => metrics::gauge!(names::HUB_SUBSCRIBERS),
+        }
+        .increment(1.0);
     }
 
-    pub(crate) fn hub_unsubscribed() {
-        metrics::gauge!(names::HUB_SUBSCRIBERS).decrement(1.0);
+    pub(crate) fn hub_unsubscribed(label: &TopicLabel) {
+        match &label.0 {
+            Some(topic) => {
+                metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_string())
+            }
+            None => metrics::gauge!(names::HUB_SUBSCRIBERS),
+        }
+        .decrement(1.0);
     }
 
-    pub(crate) fn hub_replayed(events: u64) {
-        metrics::counter!(names::HUB_REPLAYED).increment(events);
+    pub(crate) fn hub_replayed(label: &TopicLabel, events: u64) {
+        match &label.0 {
+            Some(topic) => {
+                metrics::counter!(names::HUB_REPLAYED, names::TOPIC => topic.to_string())
+            }
+            None => metrics::counter!(names::HUB_REPLAYED),
+        }
+        .increment(events);
     }
 
-    pub(crate) fn hub_gap(reason: &'static str) {
-        metrics::counter!(
-            names::HUB_GAPS,
-            names::GAP_REASON => reason
-        )
+    pub(crate) fn hub_gap(label: &TopicLabel, reason: &'static str) {
+        match &label.0 {
+            Some(topic) => metrics::counter!(
+                names::HUB_GAPS,
+                names::GAP_REASON => reason,
+                names::TOPIC => topic.to_string()
+            ),
+            None => metrics::counter!(names::HUB_GAPS, names::GAP_REASON => reason),
+        }
         .increment(1);
     }
 }
 
 #[cfg(not(feature = "metrics"))]
 mod imp {
+    use super::TopicLabel;
     use std::time::Duration;
 
     pub(crate) fn stream_opened() {}
@@ -117,10 +159,10 @@ mod imp {
     pub(crate) fn stream_ended(_reason: &'static str, _duration: Duration) {}
     pub(crate) fn sent(_bytes: u64, _events: u64) {}
     pub(crate) fn keep_alive() {}
-    pub(crate) fn hub_subscribed() {}
-    pub(crate) fn hub_unsubscribed() {}
-    pub(crate) fn hub_replayed(_events: u64) {}
-    pub(crate) fn hub_gap(_reason: &'static str) {}
+    pub(crate) fn hub_subscribed(_label: &TopicLabel) {}
+    pub(crate) fn hub_unsubscribed(_label: &TopicLabel) {}
+    pub(crate) fn hub_replayed(_label: &TopicLabel, _events: u64) {}
+    pub(crate) fn hub_gap(_label: &TopicLabel, _reason: &'static str) {}
 }
 
 /// A stream took a slot (the active-streams gauge goes up).
@@ -154,21 +196,21 @@ pub(crate) fn keep_alive() {
 }
 
 /// A hub subscription was made.
-pub(crate) fn hub_subscribed() {
-    imp::hub_subscribed();
+pub(crate) fn hub_subscribed(label: &TopicLabel) {
+    imp::hub_subscribed(label);
 }
 
 /// A hub subscription was dropped.
-pub(crate) fn hub_unsubscribed() {
-    imp::hub_unsubscribed();
+pub(crate) fn hub_unsubscribed(label: &TopicLabel) {
+    imp::hub_unsubscribed(label);
 }
 
 /// `events` events were replayed from history.
-pub(crate) fn hub_replayed(events: u64) {
-    imp::hub_replayed(events);
+pub(crate) fn hub_replayed(label: &TopicLabel, events: u64) {
+    imp::hub_replayed(label, events);
 }
 
 /// A gap event with data `reason` was sent to a subscriber.
-pub(crate) fn hub_gap(reason: &'static str) {
-    imp::hub_gap(reason);
+pub(crate) fn hub_gap(label: &TopicLabel, reason: &'static str) {
+    imp::hub_gap(label, reason);
 }

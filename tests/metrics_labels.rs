@@ -1,15 +1,19 @@
-//! The stream-duration metric's `sse.end_reason` label, one stream per
-//! reason, with a real Prometheus recorder: `ended`, `error`,
-//! `client_gone`, `max_duration`, `shutdown` and `slow_consumer`. The
-//! layered service is called in-process and its body polled directly, so the
-//! test decides when the client reads (paused time for the timers). One test
-//! per binary: the recorder is process-global.
+//! The labels of the standard metrics, read from a real Prometheus recorder:
+//!
+//! - the stream-duration metric's `sse.end_reason`, one stream per reason:
+//!   `ended`, `error`, `client_gone`, `max_duration`, `shutdown` and
+//!   `slow_consumer`. The layered service is called in-process and its body
+//!   polled directly, so the test decides when the client reads (paused time
+//!   for the timers). This test installs the process-global recorder.
+//! - the hub metrics' `sse.topic` with `HubConfig::topic_metrics`, on a
+//!   recorder local to its thread (a current-thread runtime inside
+//!   `metrics::with_local_recorder`).
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 use http::Request;
 use http_body_util::{BodyExt, Empty};
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -154,4 +158,63 @@ async fn every_way_a_stream_ends_is_labelled_with_its_reason() {
         assert_eq!(ended(&scrape, reason), Some(1.0), "reason {reason}");
     }
     assert_eq!(value(&scrape, "sse_server_active_streams"), Some(0.0));
+    // Without `topic_metrics` the hub's series have no topic label.
+    assert_eq!(value(&scrape, "sse_hub_subscribers"), Some(0.0));
+    assert!(!scrape.contains("sse_topic"), "{scrape}");
+}
+
+#[test]
+fn hub_metrics_carry_the_topic_when_asked() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let prometheus = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let hub = HubConfig::new().topic_metrics(true).build();
+            let first = hub.publish("room-a", "one").await.unwrap();
+            hub.publish("room-a", "two").await.unwrap();
+            hub.publish("room-a", "three").await.unwrap();
+
+            let live = hub.subscribe("room-a").unwrap();
+            let mut resumed = hub.subscribe_from("room-a", Some(first.as_str())).unwrap();
+            let mut lost = hub.subscribe_from("room-b", Some("no-such-id")).unwrap();
+            let replayed: Vec<_> = [resumed.next().await, resumed.next().await]
+                .into_iter()
+                .map(|e| e.unwrap())
+                .collect();
+            assert!(replayed[1].as_bytes().ends_with(b"data: three\n\n"));
+            let gap = lost.next().await.unwrap();
+            assert!(gap.as_bytes().starts_with(b"event: sse-gap\n"), "{gap:?}");
+
+            let open = prometheus.render();
+            println!("{open}");
+            let series = |name: &str, topic: &str| {
+                value(&open, &format!(r#"{name}{{sse_topic="{topic}"}}"#))
+            };
+            assert_eq!(series("sse_hub_subscribers", "room-a"), Some(2.0));
+            assert_eq!(series("sse_hub_subscribers", "room-b"), Some(1.0));
+            assert_eq!(series("sse_hub_replayed_events", "room-a"), Some(2.0));
+            let gaps: Vec<_> = open
+                .lines()
+                .filter(|l| l.starts_with("sse_hub_gaps{"))
+                .collect();
+            assert_eq!(gaps.len(), 1, "{gaps:?}");
+            assert!(
+                gaps[0].contains(r#"sse_topic="room-b""#)
+                    && gaps[0].contains(r#"sse_gap_reason="unknown-id""#)
+                    && gaps[0].ends_with(" 1"),
+                "{gaps:?}"
+            );
+
+            drop((live, resumed, lost));
+            let closed = prometheus.render();
+            for topic in ["room-a", "room-b"] {
+                let series = format!(r#"sse_hub_subscribers{{sse_topic="{topic}"}}"#);
+                assert_eq!(value(&closed, &series), Some(0.0), "{closed}");
+            }
+        });
+    });
 }
