@@ -26,6 +26,8 @@ use tower_sse::parse::{parse, Item};
 use tower_sse::relay::{Comments, Relay};
 use tower_sse::{BoxError, EventStream, LastEventId};
 
+mod support;
+
 type Body = UnsyncBoxBody<Bytes, BoxError>;
 type Handler = Arc<dyn Fn(Request<Incoming>) -> Response<Body> + Send + Sync>;
 
@@ -412,4 +414,95 @@ async fn the_upstream_is_dropped_within_50_ms_of_the_client_leaving() {
     let after = dropped.saturating_duration_since(left);
     println!("upstream dropped {after:?} after the client left");
     assert!(after < Duration::from_millis(50), "took {after:?}");
+}
+
+/// The `live_updates` example (`SseLayer` + a hub) behind the relay: what a
+/// client reads through the relay is what it reads from the app directly, a
+/// client's `Last-Event-ID` reaches the app through the relay, and when the
+/// app restarts the relay reconnects on its own and passes on the app's
+/// answer (its in-memory history is gone: a `reset` gap), then live events.
+#[tokio::test]
+async fn the_live_updates_example_is_relayed_resumed_and_survives_its_restart() {
+    let mut app = support::app::App::start("live_updates", &[]);
+    let upstream: SocketAddr = format!("127.0.0.1:{}", app.port()).parse().unwrap();
+    let relay = serve_relay(upstream, |r| {
+        r.comments(Comments::Forward)
+            .reconnect_on_end(true)
+            .max_reconnects(20)
+    })
+    .await;
+    let post_url = app.url("/api/post-update");
+    let post = |message: &'static str| {
+        let url = post_url.clone();
+        async move {
+            let (status, text) = support::sse::send(
+                "POST",
+                &url,
+                "application/x-www-form-urlencoded",
+                &format!("message={message}"),
+            )
+            .await
+            .unwrap();
+            assert_eq!(status, 200, "{text}");
+        }
+    };
+    let relayed_url = format!("http://{relay}/api/updates");
+
+    // Direct and relayed side by side: the same items, comments included.
+    let mut direct = support::sse::open(&app.url("/api/updates"), None)
+        .await
+        .unwrap();
+    let mut relayed = support::sse::open(&relayed_url, None).await.unwrap();
+    relayed.assert_layer_headers();
+    for stream in [&mut direct, &mut relayed] {
+        stream.assert_prelude("live updates").await.unwrap();
+    }
+    for message in ["one", "two", "three"] {
+        post(message).await;
+    }
+    let mut ids = Vec::new();
+    for message in ["one", "two", "three"] {
+        let (d, r) = (
+            direct.event().await.unwrap(),
+            relayed.event().await.unwrap(),
+        );
+        assert_eq!(d, r, "the relay re-serves the app's event exactly");
+        assert_eq!(r.data, message);
+        ids.push(r.last_event_id);
+    }
+    drop((direct, relayed));
+
+    // A client resumes through the relay: its id is forwarded upstream.
+    post("four").await;
+    post("five").await;
+    let mut resumed = support::sse::open(&relayed_url, Some(&ids[1]))
+        .await
+        .unwrap();
+    resumed.assert_prelude("live updates").await.unwrap();
+    for message in ["three", "four", "five"] {
+        assert_eq!(resumed.event().await.unwrap().data, message);
+    }
+
+    // The app restarts (its layer ends the stream on SIGTERM); the relay
+    // reconnects with the last id it passed on and relays the app's answer.
+    app.stop().unwrap();
+    app.restart();
+    let mut after = Vec::new();
+    let gap = loop {
+        match resumed.item().await.unwrap() {
+            Item::Event(event) if event.event_type == "sse-gap" => break event,
+            other => after.push(other),
+        }
+    };
+    assert_eq!(gap.data, "reset", "the restarted app's history is new");
+    assert!(
+        after
+            .iter()
+            .all(|item| matches!(item, Item::Retry(_) | Item::Comment(_))),
+        "only the app's prelude before the gap, no event lost or repeated: {after:?}"
+    );
+    post("six").await;
+    let six = resumed.event().await.unwrap();
+    assert_eq!(six.data, "six");
+    assert!(!ids.contains(&six.last_event_id));
 }
