@@ -52,7 +52,8 @@
 //! Serve the [`EventStream`](crate::EventStream) behind an
 //! [`SseLayer`](crate::SseLayer) for headers and the relay's own
 //! keep-alives. `tests/relay.rs` runs it end to end in front of a real
-//! hyper upstream.
+//! hyper upstream with hostile framing, and in front of the `live_updates`
+//! example (resumed through the relay, and across the example's restart).
 
 mod config;
 mod error;
