@@ -58,6 +58,7 @@ async fn recv(mut live: LiveReceiver) -> (Result<Delivery, RecvError>, LiveRecei
 /// assert_eq!(hub.subscribers("room"), 0);
 /// # Ok(()) }
 /// ```
+#[must_use = "a subscription delivers nothing unless it is polled (put it in an `EventStream`)"]
 pub struct Subscription {
     key: TopicKey,
     replay: VecDeque<EncodedEvent>,

@@ -35,6 +35,7 @@ pin_project_lite::pin_project! {
     /// # });
     /// ```
     #[derive(Debug)]
+    #[must_use = "an event reader reads nothing unless it is polled"]
     pub struct EventReader<B> {
         #[pin]
         body: B,
