@@ -266,17 +266,18 @@ where
                     // More than one event is ready: coalesce them into one frame.
                     this.buf.extend_from_slice(&held);
                 }
+                let events = item.event_count();
                 match item.encode_item(this.buf) {
-                    Ok(None) => *this.ready += 1,
+                    Ok(None) => *this.ready += events,
                     Ok(Some(bytes)) if bytes.is_empty() => {}
                     // Already encoded and alone so far: send it without a copy.
                     Ok(Some(bytes)) if this.buf.is_empty() => {
                         *this.held = Some(bytes);
-                        *this.ready += 1;
+                        *this.ready += events;
                     }
                     Ok(Some(bytes)) => {
                         this.buf.extend_from_slice(&bytes);
-                        *this.ready += 1;
+                        *this.ready += events;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "sse event stream failed");

@@ -156,6 +156,12 @@ where
 pub trait EventItem: sealed::Sealed {
     #[doc(hidden)]
     fn encode_item(self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error>;
+
+    /// How many events the item holds (a relay batch holds several).
+    #[doc(hidden)]
+    fn event_count(&self) -> u64 {
+        1
+    }
 }
 
 pub(crate) mod sealed {
@@ -204,6 +210,10 @@ where
             Ok(item) => item.encode_item(buf),
             Err(e) => Err(Error::with_source(ErrorKind::Stream, e)),
         }
+    }
+
+    fn event_count(&self) -> u64 {
+        self.as_ref().map_or(1, EventItem::event_count)
     }
 }
 

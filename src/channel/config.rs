@@ -295,6 +295,7 @@ impl HubConfig {
     }
 
     /// Whether hub metrics carry the topic label ([`HubConfig::topic_metrics`]).
+    #[must_use]
     pub fn topic_metrics_enabled(&self) -> bool {
         self.topic_metrics
     }

@@ -20,6 +20,9 @@ pub(super) struct Interpreter {
     last_event_id: String,
     retry: Option<Duration>,
     queue: VecDeque<Item>,
+    /// A dispatched event handed back by its reader (see `recycle`): its
+    /// buffers become the next event's, so a steady stream allocates nothing.
+    spare: Option<MessageEvent>,
 }
 
 impl Interpreter {
@@ -42,6 +45,11 @@ impl Interpreter {
 
     pub(super) fn pop(&mut self) -> Option<Item> {
         self.queue.pop_front()
+    }
+
+    /// Takes back an event this interpreter dispatched, to reuse its buffers.
+    pub(super) fn recycle(&mut self, event: MessageEvent) {
+        self.spare = Some(event);
     }
 
     /// Interprets one complete line (without its line ending). Fails, and
@@ -110,6 +118,21 @@ impl Interpreter {
             self.event_type.clear();
             return;
         }
+        if let Some(mut event) = self.spare.take() {
+            // Swap buffers with the recycled event: no allocation, no copy.
+            self.data.pop(); // the final LF
+            event.data.clear();
+            std::mem::swap(&mut event.data, &mut self.data);
+            event.event_type.clear();
+            if self.event_type.is_empty() {
+                event.event_type.push_str(MessageEvent::DEFAULT_TYPE);
+            } else {
+                std::mem::swap(&mut event.event_type, &mut self.event_type);
+            }
+            event.last_event_id.clone_from(&self.last_event_id);
+            self.queue.push_back(Item::Event(event));
+            return;
+        }
         let data = self
             .data
             .strip_suffix('\n')
@@ -136,7 +159,12 @@ fn strip_space(value: &[u8]) -> &[u8] {
 
 /// UTF-8 decoding with U+FFFD for invalid sequences; borrows when valid.
 fn decode(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    // `from_utf8` checks ASCII a word at a time; the lossy decoder walks
+    // chunk by chunk, so it only runs on input that is not valid UTF-8.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// A `retry` value: one or more ASCII digits, decimal milliseconds. Anything

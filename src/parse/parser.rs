@@ -138,6 +138,13 @@ impl Parser {
         self.interpreter.pop()
     }
 
+    /// Hands back an event this parser produced, so its buffers hold the
+    /// next event (a relay re-encodes and drops every event: with this, a
+    /// steady stream allocates nothing per event).
+    pub(crate) fn recycle(&mut self, event: MessageEvent) {
+        self.interpreter.recycle(event);
+    }
+
     /// Ends the stream. A final line without a line ending is discarded, and
     /// so is an event whose blank line never came, together with any `id` it
     /// set. Queued items, the last event ID and the retry time are kept, and
@@ -200,7 +207,7 @@ impl Parser {
     }
 
     /// Whether items are queued.
-    pub(super) fn has_items(&self) -> bool {
+    pub(crate) fn has_items(&self) -> bool {
         self.interpreter.has_items()
     }
 }
@@ -259,6 +266,30 @@ mod tests {
         }
         parser.finish();
         std::iter::from_fn(|| parser.next_item()).collect()
+    }
+
+    #[test]
+    fn recycled_events_change_nothing_that_is_read() {
+        let input: &[u8] = b"event: a\nid: 1\ndata: x\ndata: y\n\ndata: long line of data\n\n\
+            event: b\ndata: z\n\nid:\ndata: \n\n: note\ndata: last\n\n";
+        let plain = parse(input).unwrap();
+        let mut parser = Parser::new();
+        let mut recycled = Vec::new();
+        // A byte at a time, so every event after the first is dispatched
+        // into the buffers of the one before.
+        for byte in input.chunks(1) {
+            parser.feed(byte).unwrap();
+            while let Some(item) = parser.next_item() {
+                if let Item::Event(event) = &item {
+                    recycled.push(item.clone());
+                    parser.recycle(event.clone());
+                } else {
+                    recycled.push(item);
+                }
+            }
+        }
+        assert_eq!(recycled, plain);
+        assert_eq!(plain.len(), 6);
     }
 
     #[test]

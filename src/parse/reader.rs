@@ -123,6 +123,11 @@ impl<B> EventReader<B> {
     pub fn parser(&self) -> &Parser {
         &self.parser
     }
+
+    /// The parser, to hand back events ([`Parser::recycle`]).
+    pub(crate) fn parser_mut(self: Pin<&mut Self>) -> &mut Parser {
+        self.project().parser
+    }
 }
 
 impl<B> Stream for EventReader<B>

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::BytesMut;
 use futures_core::Stream;
 use http::{header, Response, StatusCode};
 use http_body::Body;
@@ -14,7 +15,7 @@ use tokio::time::{sleep, Sleep};
 
 use super::config::{Comments, Relay};
 use super::error::{UpstreamError, UpstreamErrorKind};
-use super::item::Relayed;
+use super::item::{write_comment_block, write_event, write_retry_block, Relayed};
 use crate::error::{BoxError, ErrorKind};
 use crate::last_event_id::LastEventId;
 use crate::parse::{EventReader, Item, Parser};
@@ -45,6 +46,8 @@ pin_project! {
         parser: Option<Parser>,
         // The last event id the client has been sent (or came with).
         sent_id: String,
+        // Where upstream events are re-encoded; each is split off.
+        out: BytesMut,
         // Failed attempts since the last event.
         failures: u32,
         #[pin]
@@ -66,6 +69,7 @@ impl<C, F, B> RelayStream<C, F, B> {
             relay,
             parser: Some(parser),
             sent_id,
+            out: BytesMut::new(),
             failures: 0,
             state: State::Idle,
         }
@@ -91,6 +95,10 @@ impl<C, F, B> RelayStream<C, F, B> {
         }
     }
 }
+
+/// How many bytes of re-encoded items one [`Relayed`] run holds at most
+/// (plus the item that crossed it).
+const RUN_BYTES: usize = 16 * 1024;
 
 fn is_event_stream<B>(response: &Response<B>) -> bool {
     response
@@ -142,42 +150,71 @@ where
                     }
                     Err(e) => UpstreamError::with_source(UpstreamErrorKind::Connect, e),
                 },
-                StateProj::Read { mut reader } => match ready!(reader.as_mut().poll_next(cx)) {
-                    Some(Ok(Item::Event(event))) => {
-                        *this.failures = 0;
-                        return Poll::Ready(Some(Relayed::event(event, this.sent_id)));
-                    }
-                    Some(Ok(Item::Comment(text))) => match this.relay.comments {
-                        Comments::Forward => return Poll::Ready(Some(Relayed::comment(text))),
-                        Comments::Drop => continue,
-                    },
-                    Some(Ok(Item::Retry(retry))) => {
-                        return Poll::Ready(Some(Relayed::retry(retry)))
-                    }
-                    Some(Err(e)) if e.kind() == ErrorKind::BufferFull => {
-                        UpstreamError::with_source(UpstreamErrorKind::BufferFull, e)
-                    }
-                    Some(Err(e)) => {
-                        *this.parser = Some(reader.parser().clone());
-                        UpstreamError::with_source(UpstreamErrorKind::Body, e)
-                    }
-                    None => {
-                        *this.parser = Some(reader.parser().clone());
-                        if this.relay.reconnect_on_end {
-                            let delay = reader
-                                .parser()
-                                .retry()
-                                .unwrap_or(this.relay.reconnect_delay);
-                            tracing::debug!(?delay, "relay: upstream ended, reconnecting");
-                            this.state.set(State::Wait {
-                                sleep: sleep(delay),
-                            });
-                        } else {
-                            this.state.set(State::Done);
+                StateProj::Read { mut reader } => {
+                    // Re-encode every item that is ready into one run: the
+                    // first may wait for the body; after it, only items the
+                    // parser already holds (they never fail or end).
+                    let mut items = 0;
+                    let mut events = 0;
+                    let polled = loop {
+                        let ready = reader.parser().has_items();
+                        if items > 0 && (!ready || this.out.len() >= RUN_BYTES) {
+                            break None;
                         }
-                        continue;
+                        let item = match reader.as_mut().poll_next(cx) {
+                            Poll::Ready(Some(Ok(item))) => item,
+                            // Only the first poll can get here.
+                            Poll::Ready(Some(Err(e))) => break Some(Err(e)),
+                            Poll::Ready(None) => break Some(Ok(())),
+                            Poll::Pending => return Poll::Pending,
+                        };
+                        match item {
+                            Item::Event(event) => {
+                                write_event(this.out, &event, this.sent_id);
+                                reader.as_mut().parser_mut().recycle(event);
+                                events += 1;
+                            }
+                            Item::Comment(text) => match this.relay.comments {
+                                Comments::Forward => write_comment_block(this.out, &text),
+                                Comments::Drop => continue,
+                            },
+                            Item::Retry(retry) => write_retry_block(this.out, retry),
+                        }
+                        items += 1;
+                    };
+                    if items > 0 {
+                        if events > 0 {
+                            *this.failures = 0;
+                        }
+                        return Poll::Ready(Some(Relayed::wire(this.out.split().freeze(), events)));
                     }
-                },
+                    // `None` (a run was cut) only comes with items.
+                    match polled.unwrap_or(Ok(())) {
+                        Err(e) if e.kind() == ErrorKind::BufferFull => {
+                            UpstreamError::with_source(UpstreamErrorKind::BufferFull, e)
+                        }
+                        Err(e) => {
+                            *this.parser = Some(reader.parser().clone());
+                            UpstreamError::with_source(UpstreamErrorKind::Body, e)
+                        }
+                        Ok(()) => {
+                            *this.parser = Some(reader.parser().clone());
+                            if this.relay.reconnect_on_end {
+                                let delay = reader
+                                    .parser()
+                                    .retry()
+                                    .unwrap_or(this.relay.reconnect_delay);
+                                tracing::debug!(?delay, "relay: upstream ended, reconnecting");
+                                this.state.set(State::Wait {
+                                    sleep: sleep(delay),
+                                });
+                            } else {
+                                this.state.set(State::Done);
+                            }
+                            continue;
+                        }
+                    }
+                }
                 StateProj::Wait { sleep } => {
                     ready!(sleep.poll(cx));
                     this.state.set(State::Idle);
