@@ -6,12 +6,12 @@
 use futures_util::StreamExt;
 use tower_sse::{HubConfig, SlowConsumer};
 
-/// Resident set size in bytes, from `/proc/self/status`.
+#[path = "support/rss.rs"]
+mod rss_support;
+
+/// Resident set size in bytes (signed, for differences).
 fn rss() -> isize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: isize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
+    isize::try_from(rss_support::rss_bytes()).unwrap()
 }
 
 const EVENT_BYTES: usize = 64 * 1024;

@@ -20,13 +20,13 @@ use hostile_support::*;
 /// The cases measure the same process's memory: one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Resident set size of this process, from /proc/self/status.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
+#[path = "support/rss.rs"]
+mod rss;
+
+use rss::rss_bytes;
+
+/// The two tests measure this process's RSS: one at a time.
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Opens a stream with raw TCP and never reads from it.
 async fn stalled_client(addr: SocketAddr, topic: &str) -> TcpStream {
@@ -82,6 +82,7 @@ async fn flood_past_a_stalled_client(server: &Server, count: usize, size: usize)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_costs_bounded_memory_and_is_disconnected_when_it_lags() {
+    let _one_at_a_time = MEASURING.lock().await;
     let _one = ONE_AT_A_TIME.lock().await;
     const COUNT: usize = 2000;
     const SIZE: usize = 64 * 1024;
@@ -119,6 +120,7 @@ async fn a_client_that_never_reads_costs_bounded_memory_and_is_disconnected_when
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_gets_a_gap_event_under_skip_with_gap() {
+    let _one_at_a_time = MEASURING.lock().await;
     let _one = ONE_AT_A_TIME.lock().await;
     const COUNT: usize = 1000;
     const SIZE: usize = 64 * 1024;

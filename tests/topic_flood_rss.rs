@@ -58,12 +58,10 @@ const RSS_BOUND: u64 = 160 * 1024 * 1024;
 const CONNECTIONS: usize = 4;
 const IN_FLIGHT_PER_CONNECTION: usize = 64;
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
+#[path = "support/rss.rs"]
+mod rss;
+
+use rss::rss_bytes;
 
 fn refusal(err: &tower_sse::Error) -> Response {
     let status = match err.kind() {

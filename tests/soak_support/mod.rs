@@ -6,6 +6,8 @@
 pub mod client;
 #[path = "../support/client.rs"]
 pub mod raw_client;
+#[path = "../support/rss.rs"]
+pub mod rss;
 pub mod server;
 
 use std::collections::BTreeMap;

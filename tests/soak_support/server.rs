@@ -79,16 +79,8 @@ async fn events(
 
 /// `(VmRSS, VmHWM)` of this process in KiB.
 pub fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    use super::rss::status_kib;
+    (status_kib("VmRSS:"), status_kib("VmHWM:"))
 }
 
 async fn metrics(State(app): State<App>) -> String {
