@@ -50,13 +50,17 @@
 //!
 //! # Event ids
 //!
-//! An event id is `<stream token>/<hub id>`: the 128-bit token names the
+//! An event id is `<stream token>/<hub id>`, with `/end` appended on the
+//! JSON-RPC response (or error) that ends a request's stream, so a resume
+//! after it ends at once instead of waiting on a finished stream. The
+//! 128-bit token names the
 //! rmcp stream's hub topic (`mcp:<token>`) and is a keyed hash of rmcp's
 //! stream id, so every node that shares the secret
 //! ([`HubEventStore::secret`]) maps a stream to the same topic. A replay
 //! reads only that topic: an id can never yield another stream's (or
-//! session's) events, and an id that is not an event of the stream ends
-//! the replay at once.
+//! session's) events, and an id that is not an event of the stream (made
+//! up, of another epoch, trimmed away) is refused before any stream opens,
+//! after one bounded look-up (one Redis round trip).
 
 mod event_store;
 mod session_store;

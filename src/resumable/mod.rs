@@ -96,7 +96,7 @@
 mod config;
 mod control;
 mod error;
-mod lookup;
+pub(crate) mod lookup;
 mod reader;
 mod records;
 mod registry;
