@@ -58,6 +58,10 @@ impl ServerHandler for ConformanceServer {
                 "Answers after the server closed its stream and the client resumed",
             ),
             tool(
+                "test_tool_with_progress",
+                "Sends three progress notifications, then answers",
+            ),
+            tool(
                 "stream_progress",
                 "Sends `count` progress notifications (default 10, at most 100), \
                  one every `interval_ms` (default 50, at most 1000), then answers",
@@ -71,7 +75,8 @@ impl ServerHandler for ConformanceServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let result = match request.name.as_ref() {
-            "stream_progress" => stream_progress(&request, &context).await?,
+            "stream_progress" => stream_progress(&request, &context, 10).await?,
+            "test_tool_with_progress" => stream_progress(&request, &context, 3).await?,
             "test_simple_text" => CallToolResult::success(vec![ContentBlock::text(
                 "This is a simple text response for testing.",
             )]),
@@ -125,6 +130,7 @@ impl ServerHandler for ConformanceServer {
 async fn stream_progress(
     request: &CallToolRequestParams,
     context: &RequestContext<RoleServer>,
+    default_count: u64,
 ) -> Result<CallToolResult, ErrorData> {
     let argument = |name: &str, default: u64, max: u64| {
         request
@@ -135,7 +141,7 @@ async fn stream_progress(
             .unwrap_or(default)
             .min(max)
     };
-    let count = argument("count", 10, 100);
+    let count = argument("count", default_count, 100);
     let interval = Duration::from_millis(argument("interval_ms", 50, 1000));
     let Some(progress_token) = context.meta.get_progress_token() else {
         return Err(ErrorData::invalid_params(
