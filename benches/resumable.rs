@@ -140,7 +140,12 @@ fn commandstats(redis: &RedisServer) -> BTreeMap<String, u64> {
     text.lines()
         .filter_map(|line| {
             let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest.strip_prefix("calls=")?.split(',').next()?.parse().ok()?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
             Some((name.to_owned(), calls))
         })
         .collect()
@@ -188,16 +193,24 @@ async fn cost(redis: &RedisServer, config: &RedisConfig, count: usize) {
 
     let registry = ResumableStreams::new(hub);
     let warm = registry.create().await.expect("create");
-    warm.finish(Terminal::Done(String::new())).await.expect("finish");
+    warm.finish(Terminal::Done(String::new()))
+        .await
+        .expect("finish");
     let before = commandstats(redis);
     let empty = registry.create().await.expect("create");
-    empty.finish(Terminal::Done(String::new())).await.expect("finish");
+    empty
+        .finish(Terminal::Done(String::new()))
+        .await
+        .expect("finish");
     let middle = commandstats(redis);
     let answer = registry.create().await.expect("create");
     for token in tokens(count) {
         answer.send(token).await.expect("send");
     }
-    answer.finish(Terminal::Done(String::new())).await.expect("finish");
+    answer
+        .finish(Terminal::Done(String::new()))
+        .await
+        .expect("finish");
     let (fixed, _, fixed_names) = diff(&before, &middle);
     let (total, inside, names) = diff(&middle, &commandstats(redis));
     let per = |n: u64| n as f64 / count as f64;
@@ -273,7 +286,9 @@ async fn main() {
         let elapsed = hub_publish(&hub, streams, count, round).await;
         plain_series.samples.push(per_sec(streams * count, elapsed));
         let elapsed = resumable(&on_redis, streams, count).await;
-        resumable_series.samples.push(per_sec(streams * count, elapsed));
+        resumable_series
+            .samples
+            .push(per_sec(streams * count, elapsed));
     }
     println!("Redis without fsync, {rounds} rounds interleaved (tokens/s):");
     print_table("tokens/s", &[&plain_series, &resumable_series]);

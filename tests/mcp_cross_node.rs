@@ -65,11 +65,7 @@ async fn post(url: &str, session: &Session, body: Value) -> TestResult<Response<
     Ok(client().request(request).await?)
 }
 
-async fn get(
-    url: &str,
-    session: &Session,
-    last_event_id: &str,
-) -> TestResult<Response<Incoming>> {
+async fn get(url: &str, session: &Session, last_event_id: &str) -> TestResult<Response<Incoming>> {
     let request = request("GET", url, session)
         .header("last-event-id", last_event_id)
         .body(Full::new(Bytes::new()))?;
@@ -88,7 +84,9 @@ impl Events {
             .unwrap_or_default()
             .to_owned();
         if response.status() != 200 || !content_type.starts_with("text/event-stream") {
-            return Err(format!("not an event stream: {} {content_type}", response.status()).into());
+            return Err(
+                format!("not an event stream: {} {content_type}", response.status()).into(),
+            );
         }
         Ok(Self(EventReader::new(response.into_body())))
     }
@@ -179,7 +177,10 @@ const STEPS: u64 = 12;
 async fn a_tool_call_dropped_on_one_server_resumes_exactly_once_on_the_other() -> TestResult {
     let redis = RedisServer::start();
     let url = redis.url();
-    let env = [("REDIS_URL", url.as_str()), ("MCP_SECRET", "cross-node test")];
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("MCP_SECRET", "cross-node test"),
+    ];
     let a = App::start("mcp_server", &env);
     let b = App::start("mcp_server", &env);
     let (mcp_a, mcp_b) = (a.url("/mcp"), b.url("/mcp"));
@@ -194,7 +195,10 @@ async fn a_tool_call_dropped_on_one_server_resumes_exactly_once_on_the_other() -
     )
     .await?;
     let listed = Events::of(response)?.rest().await?;
-    let tools = listed.iter().find_map(message).ok_or("no tools/list result")?;
+    let tools = listed
+        .iter()
+        .find_map(message)
+        .ok_or("no tools/list result")?;
     assert!(
         tools["result"]["tools"]
             .as_array()
@@ -244,19 +248,29 @@ async fn a_tool_call_dropped_on_one_server_resumes_exactly_once_on_the_other() -
             result = Some(value);
         }
     }
-    assert_eq!(seen, (1..=STEPS).collect::<Vec<_>>(), "nothing lost or repeated");
+    assert_eq!(
+        seen,
+        (1..=STEPS).collect::<Vec<_>>(),
+        "nothing lost or repeated"
+    );
     let result = result.ok_or("no result in the resumed stream")?;
     assert_eq!(
         result["result"]["content"][0]["text"],
         format!("streamed {STEPS} steps")
     );
     let ids: std::collections::HashSet<_> = resumed.iter().map(|e| &e.last_event_id).collect();
-    assert_eq!(ids.len(), resumed.len(), "every resumed event has its own id");
+    assert_eq!(
+        ids.len(),
+        resumed.len(),
+        "every resumed event has its own id"
+    );
 
     // Resuming on B again after the response: nothing more, at once.
     let end = &resumed.last().ok_or("nothing resumed")?.last_event_id;
     assert!(end.ends_with("/end"), "{end}");
-    let again = Events::of(get(&mcp_b, &session, end).await?)?.rest().await?;
+    let again = Events::of(get(&mcp_b, &session, end).await?)?
+        .rest()
+        .await?;
     assert!(again.is_empty(), "{again:?}");
     Ok(())
 }
@@ -265,7 +279,10 @@ async fn a_tool_call_dropped_on_one_server_resumes_exactly_once_on_the_other() -
 async fn unknown_sessions_and_foreign_ids_get_nothing_on_the_other_server() -> TestResult {
     let redis = RedisServer::start();
     let url = redis.url();
-    let env = [("REDIS_URL", url.as_str()), ("MCP_SECRET", "cross-node test")];
+    let env = [
+        ("REDIS_URL", url.as_str()),
+        ("MCP_SECRET", "cross-node test"),
+    ];
     let a = App::start("mcp_server", &env);
     let b = App::start("mcp_server", &env);
     let (mcp_a, mcp_b) = (a.url("/mcp"), b.url("/mcp"));

@@ -152,8 +152,14 @@ async fn garbage_and_foreign_ids_are_refused_with_400_before_any_stream_on_redis
         ("17", "an id of another engine"),
         (foreign.as_str(), "an id of another stream (another epoch)"),
         ("abcdefgh.1-0", "a made-up epoch"),
-        (&*format!("{}.99999999999999-0", epoch_of(&mine_id)), "an id beyond the newest"),
-        (&*format!("{}.1-0", epoch_of(&mine_id)), "an id of this epoch never issued"),
+        (
+            &*format!("{}.99999999999999-0", epoch_of(&mine_id)),
+            "an id beyond the newest",
+        ),
+        (
+            &*format!("{}.1-0", epoch_of(&mine_id)),
+            "an id of this epoch never issued",
+        ),
     ] {
         let (status, body) = get(addr_b, &path, Some(id)).await.refused();
         assert_eq!(
@@ -168,7 +174,10 @@ async fn garbage_and_foreign_ids_are_refused_with_400_before_any_stream_on_redis
         .stream()
         .rest()
         .await;
-    assert!(data(&events).iter().all(|d| !d.contains("secret")), "{events:?}");
+    assert!(
+        data(&events).iter().all(|d| !d.contains("secret")),
+        "{events:?}"
+    );
     assert_eq!(events.last().unwrap().event_type, "sse-done", "{events:?}");
     // Malformed ids are refused before any stream.
     assert_eq!(get(addr_b, &path, Some("a b")).await.refused().0, 400);

@@ -22,7 +22,11 @@ pub(crate) enum Refusal {
 /// Checks that a replay of `topic` after `last` (`None` or `"0"`: from the
 /// start) misses nothing, with one engine read of at most one record (on
 /// Redis one script round trip; a hostile id costs no more).
-pub(crate) async fn check_resume(hub: &Hub, topic: &str, last: Option<&str>) -> Result<(), Refusal> {
+pub(crate) async fn check_resume(
+    hub: &Hub,
+    topic: &str,
+    last: Option<&str>,
+) -> Result<(), Refusal> {
     let engine = hub.engine();
     let (expected, after) = match last.filter(|id| *id != "0") {
         None => (None, Offset::ZERO),
