@@ -239,7 +239,7 @@ async fn a_tool_call_dropped_on_one_server_resumes_exactly_once_on_the_other() -
     let resumed = Events::of(response)?.rest().await?;
     let mut result = None;
     for event in &resumed {
-        let value = message(&event).ok_or("an empty event in the resume")?;
+        let value = message(event).ok_or("an empty event in the resume")?;
         if let Some(step) = progress_of(&value) {
             assert!(result.is_none(), "progress after the result: {value}");
             seen.push(step);

@@ -68,7 +68,7 @@ pub struct HubSessionStore {
 enum Backend {
     Memory(Mutex<HashMap<String, Entry>>),
     #[cfg(feature = "redis")]
-    Redis(redis_backend::RedisSessions),
+    Redis(Box<redis_backend::RedisSessions>),
 }
 
 struct Entry {
@@ -88,8 +88,8 @@ impl HubSessionStore {
     pub fn new(hub: &Hub) -> Self {
         #[cfg(feature = "redis")]
         if let Some(config) = hub.config().redis_config() {
-            return Self::with_backend(Backend::Redis(redis_backend::RedisSessions::new(
-                config.clone(),
+            return Self::with_backend(Backend::Redis(Box::new(
+                redis_backend::RedisSessions::new(config.clone()),
             )));
         }
         let _ = hub;
