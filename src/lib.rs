@@ -62,8 +62,8 @@
 //! - `redis`: the Redis Streams backend in [`redis`].
 //! - `derive`: `#[derive(IntoEvent)]` for typed enums and structs (implies `json`).
 //! - `metrics`: the standard metrics through the `metrics` facade.
-//! - `rmcp`: `HubEventStore`, rmcp's Streamable HTTP event store on a hub
-//!   (module `mcp`).
+//! - `rmcp`: `HubEventStore` and `HubSessionStore`, rmcp's Streamable HTTP
+//!   event and session stores on a hub (module `mcp`; needs Rust 1.88).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -100,13 +100,33 @@ async fn made_up_ids_are_refused_and_never_yield_other_streams_events() {
     ] {
         assert!(b.replay_events_after(bad).await.is_err(), "{bad:?}");
     }
-    // A real token with a made-up position: nothing foreign, ever.
-    let guessed = format!("{}/0-1", &mine[..32]);
-    if let Ok(replay) = b.replay_events_after(&guessed).await {
-        let seen: Vec<_> =
-            tokio::time::timeout(Duration::from_millis(700), replay.collect::<Vec<_>>())
-                .await
-                .unwrap_or_default();
-        assert!(seen.iter().all(|m| !text(m).contains("secret")));
+    // A real token with a made-up position, epoch or offset: looked up
+    // first and refused before any stream, on Redis too.
+    let (token, hub_id) = mine.split_once('/').unwrap();
+    let (epoch, _) = hub_id.split_once('.').unwrap();
+    for guessed in [
+        format!("{token}/0-1"),
+        format!("{token}/zzzzzzzz.1-0"),
+        format!("{token}/{epoch}.1-0"),
+        format!("{token}/{epoch}.99999999999999-0"),
+    ] {
+        assert!(b.replay_events_after(&guessed).await.is_err(), "{guessed}");
     }
+}
+
+#[tokio::test]
+async fn a_resume_after_the_response_ends_at_once() {
+    let redis = RedisServer::start();
+    let (a, b) = (node(&redis), node(&redis));
+    a.store_event("req", &log("one")).await.unwrap();
+    let end = a.store_event("req", &response(9)).await.unwrap();
+    assert!(end.ends_with("/end"), "{end}");
+    let replay = b.replay_events_after(&end).await.unwrap();
+    let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(1), replay.collect::<Vec<_>>())
+        .await
+        .expect("ends at once");
+    assert!(rest.is_empty());
+    // The id names a real event: a forged `/end` on a made-up id is refused.
+    let forged = format!("{}/zzzzzzzz.1-0/end", &end[..32]);
+    assert!(b.replay_events_after(&forged).await.is_err());
 }

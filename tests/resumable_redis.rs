@@ -128,28 +128,48 @@ async fn a_cancel_sent_to_the_other_server_reaches_the_producer_within_50_ms() {
     assert_eq!(events.last().unwrap().event_type, "sse-cancelled");
 }
 
+/// The epoch part of a hub id `<epoch>.<offset>`.
+fn epoch_of(id: &tower_sse::EventId) -> String {
+    id.as_str().split_once('.').unwrap().0.to_owned()
+}
+
 #[tokio::test]
-async fn garbage_and_foreign_ids_never_yield_foreign_events_on_redis() {
+async fn garbage_and_foreign_ids_are_refused_with_400_before_any_stream_on_redis() {
     let redis = RedisServer::start();
     let (a, _) = node(&redis, "x3:", ResumableConfig::new()).await;
     let (_b, addr_b) = node(&redis, "x3:", ResumableConfig::new()).await;
     let mine = a.create().await.unwrap();
     let other = a.create().await.unwrap();
-    mine.send("mine").await.unwrap();
+    let mine_id = mine.send("mine").await.unwrap();
     let foreign = other.send("secret of another user").await.unwrap();
     other.finish(Terminal::Done(String::new())).await.unwrap();
     let path = format!("/streams/{}", mine.token());
     mine.finish(Terminal::Done(String::new())).await.unwrap();
 
-    // Not an id of this engine: refused in-band.
-    let events = get(addr_b, &path, Some("17")).await.stream().rest().await;
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(
-        (events[0].event_type.as_str(), events[0].data.as_str()),
-        ("sse-error", "unknown-id")
-    );
-    // Another stream's id positions within this stream only.
-    let events = get(addr_b, &path, Some(foreign.as_str()))
+    // Every id that is not an event of this stream is looked up first and
+    // refused with 400 before any stream opens, as in memory.
+    for (id, why) in [
+        ("17", "an id of another engine"),
+        (foreign.as_str(), "an id of another stream (another epoch)"),
+        ("abcdefgh.1-0", "a made-up epoch"),
+        (
+            &*format!("{}.99999999999999-0", epoch_of(&mine_id)),
+            "an id beyond the newest",
+        ),
+        (
+            &*format!("{}.1-0", epoch_of(&mine_id)),
+            "an id of this epoch never issued",
+        ),
+    ] {
+        let (status, body) = get(addr_b, &path, Some(id)).await.refused();
+        assert_eq!(
+            (status, body.as_str()),
+            (400, "Last-Event-ID is not an event of this stream"),
+            "{why}"
+        );
+    }
+    // The stream's own ids still resume, and never yield the other's events.
+    let events = get(addr_b, &path, Some(mine_id.as_str()))
         .await
         .stream()
         .rest()
@@ -158,9 +178,7 @@ async fn garbage_and_foreign_ids_never_yield_foreign_events_on_redis() {
         data(&events).iter().all(|d| !d.contains("secret")),
         "{events:?}"
     );
-    // Each stream has its own history (epoch), so another stream's id names
-    // a history this stream never had: refused in-band, like garbage.
-    assert_eq!(events.last().unwrap().event_type, "sse-error", "{events:?}");
+    assert_eq!(events.last().unwrap().event_type, "sse-done", "{events:?}");
     // Malformed ids are refused before any stream.
     assert_eq!(get(addr_b, &path, Some("a b")).await.refused().0, 400);
 }

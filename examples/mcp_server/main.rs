@@ -13,6 +13,13 @@
 //! the priming event (SEP-1699 polling), and the client gets the result
 //! after it reconnects with `Last-Event-ID`, replayed from the hub.
 //! `scripts/conformance.sh` runs the suite against it.
+//!
+//! Several processes on one Redis (same `REDIS_URL` and `MCP_SECRET`,
+//! different `PORT`s) serve the same sessions and streams: the session
+//! state is kept in Redis by `HubSessionStore`, so a session initialized on
+//! one process is restored on another, and a tool call's stream (try
+//! `stream_progress` with a `progressToken`) is resumed on either with
+//! `Mcp-Session-Id` and `Last-Event-ID` (`tests/mcp_cross_node.rs`).
 
 #[path = "../common/hub.rs"]
 mod common_hub;
@@ -26,7 +33,7 @@ use std::time::Duration;
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use tower_sse::mcp::HubEventStore;
+use tower_sse::mcp::{HubEventStore, HubSessionStore};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -41,8 +48,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         store = store.secret(secret.as_bytes());
     }
     let sessions = LocalSessionManager::default().with_event_store(Arc::new(store));
-    let config =
+    let mut config =
         StreamableHttpServerConfig::default().with_sse_retry(Some(Duration::from_millis(500)));
+    // In Redis with `REDIS_URL` (every process restores every session), in
+    // memory otherwise.
+    config.session_store = Some(Arc::new(HubSessionStore::new(&hub)));
     let service =
         StreamableHttpService::new(|| Ok(server::ConformanceServer), Arc::new(sessions), config);
     let app = axum::Router::new()

@@ -11,7 +11,8 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
-    PaginatedRequestParams, ResourceContents, ServerCapabilities, ServerConfig, Tool,
+    PaginatedRequestParams, ProgressNotificationParam, ResourceContents, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -57,15 +58,26 @@ impl ServerHandler for ConformanceServer {
                 "test_reconnection",
                 "Answers after the server closed its stream and the client resumed",
             ),
+            tool(
+                "test_tool_with_progress",
+                "Sends three progress notifications, then answers",
+            ),
+            tool(
+                "stream_progress",
+                "Sends `count` progress notifications (default 10, at most 100), \
+                 one every `interval_ms` (default 50, at most 1000), then answers",
+            ),
         ]))
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let result = match request.name.as_ref() {
+            "stream_progress" => stream_progress(&request, &context, 10).await?,
+            "test_tool_with_progress" => stream_progress(&request, &context, 3).await?,
             "test_simple_text" => CallToolResult::success(vec![ContentBlock::text(
                 "This is a simple text response for testing.",
             )]),
@@ -110,6 +122,46 @@ impl ServerHandler for ConformanceServer {
         };
         Ok(result.into())
     }
+}
+
+/// A tool call that streams: progress notifications on the call's SSE
+/// stream (each stored in the hub before it is written), then the result.
+/// The notifications go on even when the client dropped the stream; it
+/// resumes them with `Last-Event-ID`, on this node or another.
+async fn stream_progress(
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+    default_count: u64,
+) -> Result<CallToolResult, ErrorData> {
+    let argument = |name: &str, default: u64, max: u64| {
+        request
+            .arguments
+            .as_ref()
+            .and_then(|args| args.get(name))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(default)
+            .min(max)
+    };
+    let count = argument("count", default_count, 100);
+    let interval = Duration::from_millis(argument("interval_ms", 50, 1000));
+    let Some(progress_token) = context.meta.get_progress_token() else {
+        return Err(ErrorData::invalid_params(
+            "stream_progress needs a progressToken in _meta",
+            None,
+        ));
+    };
+    for step in 1..=count {
+        tokio::time::sleep(interval).await;
+        let progress = ProgressNotificationParam::new(progress_token.clone(), step as f64)
+            .with_total(count as f64)
+            .with_message(format!("step {step}"));
+        if context.peer.notify_progress(progress).await.is_err() {
+            break; // the session is gone
+        }
+    }
+    Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+        "streamed {count} steps"
+    ))]))
 }
 
 /// Ends the SSE response of a `test_reconnection` call after its first

@@ -15,6 +15,7 @@ use rmcp::transport::streamable_http_server::session::{
 use crate::channel::{Hub, Subscription, GAP_EVENT_TYPE};
 use crate::event::{EncodedEvent, Event};
 use crate::parse::{parse, Item};
+use crate::resumable::lookup::{check_resume, Refusal};
 use crate::resumable::StreamToken;
 
 /// rmcp's `EventStore` on a [`Hub`]: each rmcp stream is a hub topic; events
@@ -124,14 +125,24 @@ fn encode(event: &ServerSseMessage) -> Result<Event, EventStoreError> {
     Ok(stored)
 }
 
+/// What ends the id of a request's response, so that a resume after it
+/// ends at once instead of following a stream that is over.
+const END_SUFFIX: &str = "/end";
+
+/// The id rmcp sends: `<token>/<hub id>`, and `/end` after a response.
+fn event_id(token: &str, hub_id: &str, ends_request: bool) -> String {
+    let end = if ends_request { END_SUFFIX } else { "" };
+    format!("{token}/{hub_id}{end}")
+}
+
 /// The stored event back as rmcp's message, with its full event id.
 fn decode(token: &str, event: &EncodedEvent) -> Option<ServerSseMessage> {
-    let (mut id, mut json, mut retry) = (None, None, None);
+    let (mut hub_id, mut json, mut retry) = (None, None, None);
     for item in parse(event.as_bytes()).ok()? {
         match item {
             Item::Retry(value) => retry = Some(value),
             Item::Event(parsed) => {
-                id = Some(format!("{token}/{}", parsed.last_event_id));
+                hub_id = Some(parsed.last_event_id);
                 if !parsed.data.is_empty() {
                     json = Some(serde_json::from_str::<ServerJsonRpcMessage>(&parsed.data).ok()?);
                 }
@@ -139,9 +150,14 @@ fn decode(token: &str, event: &EncodedEvent) -> Option<ServerSseMessage> {
             _ => {}
         }
     }
+    let ends = matches!(
+        json,
+        Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_))
+    );
+    let id = event_id(token, &hub_id?, ends);
     let mut message = match json {
-        Some(json) => ServerSseMessage::new(id?, json),
-        None => ServerSseMessage::priming(id?, retry.unwrap_or_default()),
+        Some(json) => ServerSseMessage::new(id, json),
+        None => ServerSseMessage::priming(id, retry.unwrap_or_default()),
     };
     message.retry = retry;
     Some(message)
@@ -165,7 +181,7 @@ impl EventStore for HubEventStore {
         let token = self.token(stream_id);
         let topic = format!("{}{token}", self.prefix);
         let id = self.hub.publish(&topic, encode(event)?).await?;
-        Ok(format!("{token}/{id}"))
+        Ok(event_id(&token, id.as_str(), ends_request(event)))
     }
 
     async fn replay_events_after(
@@ -174,6 +190,10 @@ impl EventStore for HubEventStore {
     ) -> Result<EventStream, EventStoreError> {
         let refused = || -> EventStoreError { "not an event id of this store".into() };
         let (token, hub_id) = last_event_id.split_once('/').ok_or_else(refused)?;
+        let (hub_id, ended) = match hub_id.strip_suffix(END_SUFFIX) {
+            Some(hub_id) => (hub_id, true),
+            None => (hub_id, false),
+        };
         let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
         if token.len() != 32
             || !token.bytes().all(hex)
@@ -184,6 +204,18 @@ impl EventStore for HubEventStore {
             return Err(refused());
         }
         let topic = format!("{}{token}", self.prefix);
+        // Look the id up first (one bounded read, one Redis round trip): an
+        // id that is not an event of this stream is refused before rmcp
+        // opens any stream, on every engine.
+        match check_resume(&self.hub, &topic, Some(hub_id)).await {
+            Ok(()) => {}
+            Err(Refusal::Backend(error)) => return Err(error.into()),
+            Err(Refusal::UnknownId | Refusal::HistoryLost) => return Err(refused()),
+        }
+        if ended {
+            // After the request's response: nothing more will come.
+            return Ok(Box::pin(futures_util::stream::empty()));
+        }
         let mut subscription = self.hub.subscribe_from(&topic, Some(hub_id))?;
         // An in-memory replay is ready now: refuse an unknown id at once.
         let first = match futures_util::FutureExt::now_or_never(futures_util::StreamExt::next(
@@ -211,7 +243,8 @@ fn is_gap(event: &EncodedEvent) -> bool {
         .is_some_and(|rest| rest.first() == Some(&b'\n'))
 }
 
-/// A replay, then live events, until a request's response or a gap. The
+/// A replay, then live events, until a request's response or a gap (a
+/// history trimmed after the look-up). The
 /// subscription sits in a `Mutex` only to make the stream `Sync` (rmcp's
 /// bound); it is reached with `get_mut`, never locked.
 struct Replay {

@@ -37,9 +37,11 @@
 //!   (memory or Redis Streams) before any reader sees it.
 //! - **Scoped replay.** Readers are found by token, never by event id, so an
 //!   id from another stream, session or user can never yield its events; a
-//!   replay scans at most the topic's bounded history. An in-memory hub
-//!   refuses a foreign or stale id with `400`; the Redis engine refuses one
-//!   it cannot find with an in-band `sse-error` `unknown-id` terminal event.
+//!   replay scans at most the topic's bounded history. The id is looked up
+//!   before the response starts (one read of at most one record, one Redis
+//!   round trip), so every engine refuses a foreign, made-up or stale id
+//!   with `400`. Only a history trimmed between that look-up and the replay
+//!   is reported in-band, with an `sse-error` `unknown-id` terminal event.
 //! - **Disconnect is not stop.** Readers come and go; only
 //!   [`ResumableStreams::cancel`] (any node) or the optional
 //!   [`ResumableConfig::cancel_when_unread`] policy cancels the producer.
@@ -94,6 +96,7 @@
 mod config;
 mod control;
 mod error;
+pub(crate) mod lookup;
 mod reader;
 mod records;
 mod registry;

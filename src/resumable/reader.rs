@@ -110,7 +110,8 @@ impl Stream for ResumableReader {
         };
         if !std::mem::replace(&mut this.checked, true) && has_type(&event, GAP_EVENT_TYPE.as_str())
         {
-            // A backend replay that did not find the id: refuse in-band.
+            // The history was trimmed after the look-up in `open`: refuse
+            // in-band (the response has started).
             this.done = true;
             return Poll::Ready(Some(Terminal::Error("unknown-id".to_owned()).encode()));
         }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::ResumableConfig;
 use super::control::{cancel_event, heartbeat, watchdog, AbortOnDrop};
 use super::error::{ResumeError, ResumeErrorKind};
+use super::lookup::{check_resume, Refusal};
 use super::reader::ResumableReader;
 use super::records::{MemoryRecords, Records, StreamState, Topics};
 use super::terminal::has_type;
@@ -241,9 +242,12 @@ impl ResumableStreams {
     /// event of this stream, `410` the start is no longer stored, `503`
     /// backend failure.
     ///
-    /// With the Redis engine an id that is not in the stream may only be
-    /// noticed after the response started; the reader then yields an
-    /// `sse-error` terminal event with data `unknown-id` and ends.
+    /// The id is looked up before any response starts, with one bounded
+    /// read on every engine (one Redis round trip): a foreign, made-up or
+    /// trimmed id is refused with `400` on Redis as in memory. Only a
+    /// history trimmed in the instant between that look-up and the replay
+    /// is reported in-band: the reader then yields an `sse-error` terminal
+    /// event with data `unknown-id` and ends.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -294,11 +298,21 @@ impl ResumableStreams {
             return Err(ResumeError::new(ResumeErrorKind::Ended));
         }
         let events = inner.events_topic(token);
+        // Look the id up first (one bounded read on every engine), so a
+        // foreign or stale id is refused before any response starts.
+        check_resume(&inner.hub, &events, last)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::UnknownId => ResumeError::new(ResumeErrorKind::UnknownId),
+                Refusal::HistoryLost => ResumeError::new(ResumeErrorKind::HistoryLost),
+                Refusal::Backend(error) => ResumeError::backend(error),
+            })?;
         let mut subscription = inner
             .hub
             .subscribe_from(&events, Some(last.unwrap_or("0")))
             .map_err(ResumeError::backend)?;
-        // An in-memory replay is ready at once: refuse a foreign id now.
+        // An in-memory replay is ready at once; a history trimmed since the
+        // look-up is refused here (or, on Redis, in-band by the reader).
         let first = match subscription.next().now_or_never() {
             Some(Some(event)) if has_type(&event, GAP_EVENT_TYPE.as_str()) => {
                 let kind = if last.is_some() {
