@@ -25,6 +25,7 @@ use crate::event::{EncodedEvent, Event};
 /// time of the server's choosing, and the client resumes exactly where it
 /// stopped (every event it got carried an id). Dropping it (the client went
 /// away) never stops the producer.
+#[must_use = "a reader delivers nothing unless it is polled (put it in an `EventStream`)"]
 pub struct ResumableReader {
     retry: Option<EncodedEvent>,
     first: Option<EncodedEvent>,
