@@ -71,7 +71,6 @@ impl ResumableReader {
     /// assert_eq!(reader.collect::<Vec<_>>().await.len(), 2);
     /// # Ok(()) }
     /// ```
-    #[must_use]
     pub fn end_after(mut self, after: Duration) -> Self {
         let after = after.min(Duration::from_secs(365 * 24 * 60 * 60));
         self.end_at = Some(Box::pin(tokio::time::sleep(after)));
