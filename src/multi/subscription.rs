@@ -237,7 +237,11 @@ impl MultiSubscription {
     fn cursor(&self) -> CursorText {
         let deltas = self.moved.iter().map(|&i| {
             let topic = &self.topics[usize::from(i)];
-            (i, topic.prefix, topic.position.get(topic.prefix..).unwrap_or_default())
+            (
+                i,
+                topic.prefix,
+                topic.position.get(topic.prefix..).unwrap_or_default(),
+            )
         });
         self.base.encode(deltas)
     }
