@@ -39,11 +39,20 @@ pub struct MultiEvent {
     /// The bytes the body is a range of: the hub's shared event, moved in
     /// without a reference count of its own.
     pub(crate) bytes: Bytes,
-    pub(crate) body: Range<usize>,
+    pub(crate) body: Range<u32>,
     /// `event: <topic>\n`, or empty.
     pub(crate) type_line: Bytes,
     pub(crate) topic: Label,
     pub(crate) cursor: CursorText,
+}
+
+/// `range` in the compact form a [`MultiEvent`] keeps (events are far below
+/// 4 GiB; a larger one is sent empty rather than wrapped).
+pub(crate) fn span(range: Range<usize>) -> Range<u32> {
+    match (u32::try_from(range.start), u32::try_from(range.end)) {
+        (Ok(start), Ok(end)) => start..end,
+        _ => 0..0,
+    }
 }
 
 /// Where [`MultiEvent::topic`] comes from.
@@ -61,7 +70,7 @@ impl MultiEvent {
     /// The stream's own event (no topic): `body` then `type_line`.
     pub(crate) fn own(body: Bytes, type_line: Bytes, cursor: CursorText) -> Self {
         Self {
-            body: 0..body.len(),
+            body: span(0..body.len()),
             bytes: body,
             type_line,
             topic: Label::None,
@@ -101,7 +110,8 @@ impl MultiEvent {
 
     #[inline]
     pub(crate) fn write(&self, buf: &mut BytesMut) {
-        let body = self.bytes.get(self.body.clone()).unwrap_or_default();
+        let range = self.body.start as usize..self.body.end as usize;
+        let body = self.bytes.get(range).unwrap_or_default();
         buf.reserve(body.len() + self.type_line.len() + 128 + 6);
         buf.extend_from_slice(body);
         buf.extend_from_slice(&self.type_line);

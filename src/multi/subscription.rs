@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 use super::audience::{includes, Tag};
 use super::checkpoint::{Snapshot, StoreFuture};
 use super::cursor::{self, CursorBase, CursorText, DELTA_BUDGET};
-use super::item::{Label, MultiEvent};
+use super::item::{span, Label, MultiEvent};
 use super::mac::random_u64;
 use super::multiplexer::Multiplexer;
 use super::ready::ReadySet;
@@ -312,7 +312,7 @@ impl MultiSubscription {
         }
         let event = MultiEvent {
             bytes: pending.bytes,
-            body: pending.body,
+            body: span(pending.body),
             type_line: pending.type_line,
             topic: pending.label,
             cursor: self.cursor(),
