@@ -106,7 +106,11 @@ pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
         }
         at += 8;
     }
-    at + a[at..].iter().zip(&b[at..]).take_while(|(x, y)| x == y).count()
+    at + a[at..]
+        .iter()
+        .zip(&b[at..])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// The bytes the delta from `base` to `position` takes, or `None` when it

@@ -143,8 +143,8 @@ enum Phase {
 /// and a `retry:` hint).
 ///
 /// Only topics with something to deliver are polled: one event among 64
-/// topics costs one topic's poll, a header scan, and a cursor (one `SipHash`
-/// over at most 88 bytes).
+/// topics costs one topic's poll, a header scan, and a cursor (a `SipHash`
+/// finished over the deltas only, at most 79 bytes).
 pub struct MultiSubscription {
     topics: Box<[TopicState]>,
     starting: Vec<Tagged>,
