@@ -271,9 +271,9 @@ impl RedisConfig {
     /// The bound: only [`Engine::epoch`](crate::engine::Engine::epoch)
     /// creates these keys (reads and subscriptions do not), the
     /// [`Multiplexer`](crate::multi::Multiplexer) calls it only for topics
-    /// its authorizer allowed, and each key (about 60 bytes) expires by
-    /// itself: at most one key per distinct empty topic asked for within the
-    /// TTL.
+    /// its authorizer allowed, and each key (the key name and an epoch of at
+    /// most 16 bytes, plus Redis's per-key overhead) expires by itself: at
+    /// most one key per distinct empty topic asked for within the TTL.
     ///
     /// ```
     /// # use std::time::Duration;
