@@ -4,7 +4,9 @@
 //! Run: `cargo bench --bench multi_fanout`. Sizes from the environment:
 //! `SSE_BENCH_SUBSCRIBERS` (default 500), `SSE_BENCH_BURST` (events published
 //! back to back, 1000), `SSE_BENCH_PACED` (paced events, 2000, one every
-//! 200 µs), `SSE_BENCH_ROUNDS` (3). Under `cargo test --all-targets` it
+//! 200 µs), `SSE_BENCH_ROUNDS` (3), `SSE_BENCH_SCENARIO` (`process` or
+//! `loopback`: only that half), `SSE_BENCH_ONLY` (`single` or `multi`: only
+//! that contender, for profiling). Under `cargo test --all-targets` it
 //! smoke-runs 20 subscribers.
 //!
 //! Every subscriber is a task draining an `EventStream` body frame by frame,
@@ -289,6 +291,10 @@ fn main() {
         .unwrap();
     println!("multi_fanout: {n} subscribers, burst {burst}, paced {paced}, {rounds} rounds");
     for loopback in [false, true] {
+        let wanted = std::env::var("SSE_BENCH_SCENARIO").unwrap_or_default();
+        if (wanted == "loopback" && !loopback) || (wanted == "process" && loopback) {
+            continue;
+        }
         let scenario = if loopback {
             "loopback HTTP"
         } else {

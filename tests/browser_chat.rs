@@ -9,7 +9,11 @@
 //! the hub's `sse-gap` event and says that messages were lost. A third runs
 //! two real chat processes on one Redis: one is restarted mid-conversation,
 //! a message is sent through the other meanwhile, and the pages resume from
-//! the Redis history with every message exactly once.
+//! the Redis history with every message exactly once. A fourth opens the
+//! multi-room page (`/multi`): one `EventSource` on three rooms, the server
+//! ending the stream every 300 ms while messages keep flowing to every room,
+//! and the browser's own reconnects resume all of them with no loss and no
+//! duplicate.
 
 mod support;
 
@@ -20,6 +24,10 @@ mod redis_server;
 #[path = "../examples/chat/app.rs"]
 mod app;
 
+#[allow(dead_code)]
+#[path = "../examples/chat/rooms.rs"]
+mod rooms;
+
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,9 +36,10 @@ use redis_server::RedisServer;
 use support::app::App;
 use support::chrome::Chrome;
 use support::page::Page;
+use support::wait::{self, Check, BROWSER_TIMEOUT};
 use support::TestResult;
 use tokio::task::JoinHandle;
-use tower_sse::{Hub, Shutdown};
+use tower_sse::{Hub, Shutdown, SseLayer};
 
 /// The chat app served on `addr` (port 0: any free port) until `shutdown`.
 async fn serve(hub: &Hub, port: u16) -> (SocketAddr, Shutdown, JoinHandle<std::io::Result<()>>) {
@@ -230,6 +239,105 @@ async fn with_redis_a_restarted_chat_process_resumes_every_page_with_each_messag
             unique.dedup();
             assert_eq!((ids.len(), unique.len()), (4, 4), "ids {ids:?}");
             assert!(ids.iter().all(|id| id.contains('-')), "Redis stream ids: {ids:?}");
+            Ok(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn the_rooms_page_follows_three_rooms_on_one_event_source_across_server_drops() {
+    const ROOMS: [&str; 3] = ["general", "random", "dev"];
+    const ROUNDS: usize = 25;
+    let hub = Hub::new();
+    // The page's own stream is cut by the server every 300 ms.
+    let sse = SseLayer::new()
+        .retry(Duration::from_millis(100))
+        .max_duration(Duration::from_millis(300))
+        .last_event_id_query(true);
+    let router = app::router(hub.clone(), Shutdown::new())
+        .expect("the chat router")
+        .merge(rooms::router_with(hub.clone(), sse));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, router).into_future());
+    let chrome = Chrome::start();
+    chrome
+        .check("browser_chat_rooms", async {
+            let page = chrome.open("rooms").await?;
+            page.goto(&format!("http://{addr}/multi")).await?;
+            page.click("#join button").await?;
+            page.wait_for_text("#state", "Connected").await?;
+            wait::until("every room subscribed", BROWSER_TIMEOUT, || async {
+                let n: Vec<usize> = ROOMS.iter().map(|r| hub.subscribers(r)).collect();
+                Ok(if n.iter().all(|&n| n > 0) {
+                    Check::Done(())
+                } else {
+                    Check::Pending(format!("{n:?}"))
+                })
+            })
+            .await?;
+            // A message sent with the page's own form, to its first room.
+            page.type_into("#text", "hello from the page").await?;
+            page.click("#send").await?;
+
+            // Messages keep arriving in every room while the server cuts
+            // the stream again and again.
+            for round in 0..ROUNDS {
+                for room in ROOMS {
+                    let message = app::NewMessage {
+                        user: "bot".into(),
+                        message: format!("{room}-{round}"),
+                    };
+                    app::publish(&hub, room, message).await?;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+
+            let total = 1 + ROUNDS * ROOMS.len();
+            let received: Vec<(String, String, String)> =
+                wait::until("every message on the page", BROWSER_TIMEOUT, || async {
+                    let value = page
+                        .client()
+                        .execute("return window.received;", vec![])
+                        .await?;
+                    let received: Vec<(String, String, String)> = serde_json::from_value(value)?;
+                    Ok(if received.len() >= total {
+                        Check::Done(received)
+                    } else {
+                        Check::Pending(format!("{} of {total}", received.len()))
+                    })
+                })
+                .await?;
+            let gaps: Vec<_> = received.iter().filter(|(r, _, _)| r == "sse-gap").collect();
+            assert!(gaps.is_empty(), "no gap: {gaps:?}");
+            let own = (
+                "general".to_owned(),
+                "ann".to_owned(),
+                "hello from the page".to_owned(),
+            );
+            assert!(
+                received.contains(&own),
+                "the page's own message: {received:?}"
+            );
+            for room in ROOMS {
+                let got: Vec<&str> = received
+                    .iter()
+                    .filter(|(r, user, _)| r == room && user == "bot")
+                    .map(|(_, _, m)| m.as_str())
+                    .collect();
+                let expected: Vec<String> = (0..ROUNDS).map(|n| format!("{room}-{n}")).collect();
+                assert_eq!(got, expected, "{room}: every message once, in order");
+            }
+            assert_eq!(received.len(), total, "nothing else");
+            let opens = page
+                .client()
+                .execute("return window.opens;", vec![])
+                .await?;
+            let opens = opens.as_u64().unwrap_or(0);
+            assert!(
+                opens >= 3,
+                "the server cut the stream mid-flow: {opens} connections"
+            );
             Ok(())
         })
         .await;

@@ -28,11 +28,18 @@ pub(crate) fn router(hub: Hub, shutdown: Shutdown) -> Result<Router, tower_sse::
         .try_initial_comment("chat rooms")?
         .last_event_id_query(true)
         .shutdown(shutdown);
+    Ok(router_with(hub, sse))
+}
+
+/// The page and the multi-room stream over `hub`, its stream served through
+/// `sse` (which must accept the `lastEventId` query parameter: the page
+/// sends its cursor that way when it changes rooms).
+pub(crate) fn router_with(hub: Hub, sse: SseLayer) -> Router {
     let multi = Multiplexer::new(hub).max_topics(16);
-    Ok(Router::new()
+    Router::new()
         .route("/multi", get(|| async { Html(include_str!("rooms.html")) }))
         .route("/events", get(events).layer(sse))
-        .with_state(multi))
+        .with_state(multi)
 }
 
 /// `GET /events?rooms=a,b,c`: one stream for all the rooms.

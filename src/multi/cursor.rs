@@ -25,7 +25,7 @@
 //! a gap), never as a different position.
 
 use super::base64;
-use super::mac::CursorKey;
+use super::mac::{CursorKey, TagState};
 
 /// The longest cursor this codec writes: 128 bytes, the limit under which a
 /// `Last-Event-ID` may be CORS-safelisted.
@@ -37,11 +37,20 @@ const TAG: usize = 8;
 /// Bytes left for deltas.
 pub(crate) const DELTA_BUDGET: usize = MAX_RAW - HEADER - TAG;
 
-/// A cursor, inline (no allocation per event): its raw bytes, written as
-/// base64 straight into the frame.
+/// The base64 length of the header: 9 bytes, three whole groups.
+const HEADER_TEXT: usize = HEADER / 3 * 4;
+const TAIL: usize = MAX_RAW - HEADER;
+
+/// A cursor, inline (no allocation per event): the header's base64 text
+/// (shared by every cursor of one checkpoint) and the raw deltas and tag,
+/// written as base64 straight into the frame. The header is a whole number
+/// of base64 groups, so its text followed by the tail's is the text of the
+/// whole.
 #[derive(Clone, Copy)]
 pub(crate) struct CursorText {
-    raw: [u8; MAX_RAW],
+    header: [u8; HEADER_TEXT],
+    tail: [u8; TAIL],
+    /// Bytes of `tail` used; 0 for no cursor (a cursor always has a tag).
     len: u8,
 }
 
@@ -49,7 +58,8 @@ impl CursorText {
     /// No cursor: the event carries no id, so the browser keeps its own.
     pub(crate) fn empty() -> Self {
         Self {
-            raw: [0; MAX_RAW],
+            header: [0; HEADER_TEXT],
+            tail: [0; TAIL],
             len: 0,
         }
     }
@@ -58,16 +68,17 @@ impl CursorText {
         self.len == 0
     }
 
-    fn raw(&self) -> &[u8] {
-        &self.raw[..usize::from(self.len)]
-    }
-
     /// Appends the base64 text to `buf`.
+    #[inline]
     pub(crate) fn write_to(&self, buf: &mut bytes::BytesMut) {
-        let start = buf.len();
-        let len = (self.raw().len() * 4).div_ceil(3);
-        buf.resize(start + len, 0);
-        base64::encode(self.raw(), &mut buf[start..]);
+        if self.is_empty() {
+            return;
+        }
+        let tail = &self.tail[..usize::from(self.len)];
+        let mut text = [0; MAX_CURSOR_LEN];
+        text[..HEADER_TEXT].copy_from_slice(&self.header);
+        let n = base64::encode(tail, &mut text[HEADER_TEXT..]);
+        buf.extend_from_slice(&text[..HEADER_TEXT + n]);
     }
 
     /// The base64 text.
@@ -84,20 +95,103 @@ impl std::fmt::Debug for CursorText {
     }
 }
 
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count().min(255)
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let len = a.len().min(b.len()).min(255);
+    let (a, b) = (&a[..len], &b[..len]);
+    // Eight bytes at a time, then the byte where they differ.
+    let mut at = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        if x != y {
+            break;
+        }
+        at += 8;
+    }
+    at + a[at..]
+        .iter()
+        .zip(&b[at..])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// The bytes the delta from `base` to `position` takes, or `None` when it
 /// cannot be written as a delta at all (suffix over 255 bytes).
+#[cfg(test)]
 pub(crate) fn delta_len(base: &[u8], position: &[u8]) -> Option<usize> {
-    let suffix = position.len() - common_prefix(base, position);
-    (suffix <= 255).then_some(3 + suffix)
+    delta_parts(base, position).map(|(len, _)| len)
+}
+
+/// The bytes the delta from `base` to `position` takes and the length of
+/// the prefix they share, or `None` when it cannot be written as a delta at
+/// all (suffix over 255 bytes).
+pub(crate) fn delta_parts(base: &[u8], position: &[u8]) -> Option<(usize, usize)> {
+    let prefix = common_prefix(base, position);
+    let suffix = position.len() - prefix;
+    (suffix <= 255).then_some((3 + suffix, prefix))
+}
+
+/// What every cursor of one checkpoint shares, computed once per
+/// checkpoint: the tag's state after the subscriber and the header, and the
+/// header's base64 text. A cursor then costs its deltas only.
+#[derive(Clone)]
+pub(crate) struct CursorBase {
+    tag: TagState,
+    header: [u8; HEADER_TEXT],
+}
+
+impl CursorBase {
+    pub(crate) fn new(key: &CursorKey, subscriber: u64, checkpoint: u64) -> Self {
+        let mut raw = [0; HEADER];
+        raw[0] = VERSION;
+        raw[1..HEADER].copy_from_slice(&checkpoint.to_le_bytes());
+        let mut tag = key.start();
+        tag.write(&subscriber.to_le_bytes());
+        tag.write(&raw);
+        let mut header = [0; HEADER_TEXT];
+        base64::encode(&raw, &mut header);
+        Self { tag, header }
+    }
+
+    /// Writes a cursor from deltas given as (topic index, shared prefix
+    /// length, suffix). They must fit in [`DELTA_BUDGET`] (checked by the
+    /// caller with [`delta_parts`]); extra deltas are left out rather than
+    /// overflow.
+    #[inline]
+    pub(crate) fn encode<'a, I>(&self, deltas: I) -> CursorText
+    where
+        I: IntoIterator<Item = (u8, usize, &'a [u8])>,
+    {
+        let mut text = CursorText::empty();
+        text.header = self.header;
+        let raw = &mut text.tail;
+        let mut n = 0;
+        for (index, prefix, suffix) in deltas {
+            let (Ok(prefix), Ok(suffix_len)) = (u8::try_from(prefix), u8::try_from(suffix.len()))
+            else {
+                continue;
+            };
+            if n + 3 + suffix.len() > TAIL - TAG {
+                continue;
+            }
+            raw[n..n + 3].copy_from_slice(&[index, prefix, suffix_len]);
+            raw[n + 3..n + 3 + suffix.len()].copy_from_slice(suffix);
+            n += 3 + suffix.len();
+        }
+        let mut tag = self.tag.clone();
+        tag.write(&raw[..n]);
+        raw[n..n + TAG].copy_from_slice(&tag.finish().to_le_bytes());
+        n += TAG;
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            text.len = n as u8;
+        }
+        text
+    }
 }
 
 /// Writes a cursor. The deltas (topic index, snapshot position, current
-/// position) must fit in [`DELTA_BUDGET`] (checked by the caller with
-/// [`delta_len`]); extra deltas are left out rather than overflow.
+/// position) must fit in [`DELTA_BUDGET`]; extra deltas are left out rather
+/// than overflow.
+#[cfg(test)]
 pub(crate) fn encode<'a, I>(
     key: &CursorKey,
     subscriber: u64,
@@ -107,33 +201,12 @@ pub(crate) fn encode<'a, I>(
 where
     I: IntoIterator<Item = (u8, &'a [u8], &'a [u8])>,
 {
-    let mut text = CursorText::empty();
-    let raw = &mut text.raw;
-    raw[0] = VERSION;
-    raw[1..HEADER].copy_from_slice(&checkpoint.to_le_bytes());
-    let mut n = HEADER;
-    for (index, base, position) in deltas {
-        let prefix = common_prefix(base, position);
-        let suffix = &position[prefix..];
-        let Ok(suffix_len) = u8::try_from(suffix.len()) else {
-            continue;
-        };
-        if n + 3 + suffix.len() > MAX_RAW - TAG {
-            continue;
-        }
-        #[allow(clippy::cast_possible_truncation)]
-        raw[n..n + 3].copy_from_slice(&[index, prefix as u8, suffix_len]);
-        raw[n + 3..n + 3 + suffix.len()].copy_from_slice(suffix);
-        n += 3 + suffix.len();
-    }
-    let tag = key.tag(&[&subscriber.to_le_bytes(), &raw[..n]]);
-    raw[n..n + TAG].copy_from_slice(&tag.to_le_bytes());
-    n += TAG;
-    #[allow(clippy::cast_possible_truncation)]
-    {
-        text.len = n as u8;
-    }
-    text
+    CursorBase::new(key, subscriber, checkpoint).encode(deltas.into_iter().map(
+        |(index, base, position)| {
+            let prefix = common_prefix(base, position);
+            (index, prefix, &position[prefix..])
+        },
+    ))
 }
 
 /// A verified cursor.
@@ -225,6 +298,17 @@ mod tests {
 
     fn key() -> CursorKey {
         CursorKey::new([7; 16])
+    }
+
+    proptest! {
+        #[test]
+        fn the_common_prefix_is_the_longest_shared_start(
+            a in proptest::collection::vec(0_u8..3, 0..300),
+            b in proptest::collection::vec(0_u8..3, 0..300),
+        ) {
+            let naive = a.iter().zip(&b).take_while(|(x, y)| x == y).count().min(255);
+            prop_assert_eq!(common_prefix(&a, &b), naive);
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
 
 use super::cursor::CursorText;
 
@@ -34,21 +36,61 @@ use super::cursor::CursorText;
 /// ```
 #[derive(Clone)]
 pub struct MultiEvent {
-    pub(crate) body: Bytes,
+    /// The bytes the body is a range of: the hub's shared event, moved in
+    /// without a reference count of its own.
+    pub(crate) bytes: Bytes,
+    pub(crate) body: Range<u32>,
     /// `event: <topic>\n`, or empty.
     pub(crate) type_line: Bytes,
-    pub(crate) topic: Option<Bytes>,
+    pub(crate) topic: Label,
     pub(crate) cursor: CursorText,
 }
 
+/// `range` in the compact form a [`MultiEvent`] keeps (events are far below
+/// 4 GiB; a larger one is sent empty rather than wrapped).
+pub(crate) fn span(range: Range<usize>) -> Range<u32> {
+    match (u32::try_from(range.start), u32::try_from(range.end)) {
+        (Ok(start), Ok(end)) => start..end,
+        _ => 0..0,
+    }
+}
+
+/// Where [`MultiEvent::topic`] comes from.
+#[derive(Clone)]
+pub(crate) enum Label {
+    /// The stream's own event: no topic.
+    None,
+    /// The topic named by the `event:` line (no copy of the name per event).
+    TypeLine,
+    /// A topic named apart from the event type (a gap event).
+    Named(Bytes),
+}
+
 impl MultiEvent {
+    /// The stream's own event (no topic): `body` then `type_line`.
+    pub(crate) fn own(body: Bytes, type_line: Bytes, cursor: CursorText) -> Self {
+        Self {
+            body: span(0..body.len()),
+            bytes: body,
+            type_line,
+            topic: Label::None,
+            cursor,
+        }
+    }
+
     /// The topic this event belongs to; `None` for the stream's own events
     /// (the priming event, an expiry).
     #[must_use]
     pub fn topic(&self) -> Option<&str> {
-        self.topic
-            .as_deref()
-            .and_then(|t| std::str::from_utf8(t).ok())
+        let name = match &self.topic {
+            Label::None => return None,
+            Label::Named(name) => &name[..],
+            Label::TypeLine => self
+                .type_line
+                .strip_prefix(b"event: ")
+                .and_then(|t| t.strip_suffix(b"\n"))?,
+        };
+        std::str::from_utf8(name).ok()
     }
 
     /// The cursor: the event's SSE id, where every topic stands after it
@@ -66,16 +108,19 @@ impl MultiEvent {
         buf.freeze()
     }
 
+    #[inline]
     pub(crate) fn write(&self, buf: &mut BytesMut) {
-        buf.reserve(self.body.len() + self.type_line.len() + 128 + 6);
-        buf.put_slice(&self.body);
-        buf.put_slice(&self.type_line);
+        let range = self.body.start as usize..self.body.end as usize;
+        let body = self.bytes.get(range).unwrap_or_default();
+        buf.reserve(body.len() + self.type_line.len() + 128 + 6);
+        buf.extend_from_slice(body);
+        buf.extend_from_slice(&self.type_line);
         if !self.cursor.is_empty() {
-            buf.put_slice(b"id: ");
+            buf.extend_from_slice(b"id: ");
             self.cursor.write_to(buf);
-            buf.put_u8(b'\n');
+            buf.extend_from_slice(b"\n");
         }
-        buf.put_u8(b'\n');
+        buf.extend_from_slice(b"\n");
     }
 }
 

@@ -62,11 +62,17 @@ impl CursorKey {
 
     /// The 64-bit tag of `parts`, concatenated.
     pub(crate) fn tag(&self, parts: &[&[u8]]) -> u64 {
-        let mut hasher = SipHasher24::new(self.k0, self.k1);
+        let mut hasher = self.start();
         for part in parts {
             hasher.write(part);
         }
         hasher.finish()
+    }
+
+    /// A tag computation to feed piece by piece; clone it to tag many
+    /// messages that share a prefix at the cost of their suffixes only.
+    pub(crate) fn start(&self) -> TagState {
+        TagState::new(self.k0, self.k1)
     }
 }
 
@@ -85,14 +91,15 @@ pub(crate) fn random_u64() -> u64 {
 }
 
 /// SipHash-2-4 with a 64-bit output, streaming over several writes.
-struct SipHasher24 {
+#[derive(Clone)]
+pub(crate) struct TagState {
     v: [u64; 4],
     tail: u64,
     ntail: usize,
     len: usize,
 }
 
-impl SipHasher24 {
+impl TagState {
     fn new(k0: u64, k1: u64) -> Self {
         Self {
             v: [
@@ -138,7 +145,8 @@ impl SipHasher24 {
         }
     }
 
-    fn write(&mut self, mut bytes: &[u8]) {
+    #[inline]
+    pub(crate) fn write(&mut self, mut bytes: &[u8]) {
         self.len = self.len.wrapping_add(bytes.len());
         while self.ntail != 0 {
             let Some((&b, rest)) = bytes.split_first() else {
@@ -159,7 +167,8 @@ impl SipHasher24 {
         }
     }
 
-    fn finish(mut self) -> u64 {
+    #[inline]
+    pub(crate) fn finish(mut self) -> u64 {
         // The length modulo 256 goes in the top byte, as the algorithm says.
         #[allow(clippy::cast_possible_truncation)]
         let b = ((self.len as u64) << 56) | self.tail;

@@ -106,19 +106,30 @@
 //! topics with something to deliver are polled (each hub subscription has
 //! its own waker, made once, that queues its index; timers have one too), so
 //! a delivery costs no allocation and does not touch the 63 idle topics:
-//! one topic's poll, a header scan, a cursor (one `SipHash` of at most 96
-//! bytes, base64-written straight into the frame) and a copy of the event
-//! into the frame (the single-topic path sends a lone event without one).
-//! `benches/multi_fanout.rs` measures it against the single-topic
-//! subscription.
+//! one topic's poll, a header scan, a cursor and a copy of the event into
+//! the frame (the single-topic path sends a lone event without one). The
+//! cursor costs only what moved: the tag's state after the subscriber and
+//! the checkpoint header, and the header's base64 text, are computed once
+//! per checkpoint, so an event hashes and encodes just the deltas and the
+//! tag (for one busy topic about 15 bytes), written straight into the
+//! frame. `benches/multi_fanout.rs` measures it against the single-topic
+//! subscription (figures in `BENCHMARKS.md`).
 //!
-//! # Known limitation: topics without a Redis stream
+//! # Topics nobody published to yet
 //!
-//! On the Redis engine a topic that has never been published to has no
-//! epoch yet, so the position a cursor records for it names a placeholder
-//! history. Once the topic's stream exists, resuming that cursor gives the
-//! topic a cautious `sse-gap` with reason `reset` (announced, never a silent
-//! skip); topics that existed when the cursor was taken resume exactly.
+//! A topic still empty when a cursor is taken is recorded at offset zero of
+//! its epoch (`<epoch>.0`). So that this still names the topic's history
+//! after its first publish, on any server, the multiplexer asks the engine
+//! for the epoch of every live-started or offset-zero topic at subscribe
+//! ([`Engine::epoch`](crate::engine::Engine::epoch), all at once, only for
+//! the request's allowed topics), and engines keep an empty topic's epoch
+//! for a bounded time: the in-memory engine as long as the topic (followed,
+//! then [`idle_timeout`](crate::engine::MemoryEngine::idle_timeout)), Redis
+//! as a key with an expiry
+//! (`RedisConfig::empty_epoch_ttl`,
+//! default one day) that the first publish keeps, without the expiry. Such
+//! a cursor then resumes the topic exactly; one older than that bound gets
+//! a `reset` gap for the topic (announced, never a silent skip).
 //!
 //! # Hooks this module would use from the hub
 //!

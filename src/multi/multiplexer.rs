@@ -17,6 +17,7 @@ use super::mac::CursorKey;
 use super::refusal::{Refusal, RefusalKind};
 use super::request::MultiRequest;
 use super::subscription::{MultiSubscription, Start, Tagged, TopicState};
+use crate::engine::{Offset, Position};
 use crate::error::{Error, ErrorKind};
 use crate::event::Event;
 use crate::into_event::IntoEvent;
@@ -360,10 +361,10 @@ impl Multiplexer {
         let known = self
             .resolve(request.last_event_id.as_deref(), subscriber)
             .await?;
-        let mut topics = Vec::with_capacity(request.topics.len());
-        let mut children = Vec::with_capacity(request.topics.len());
-        for (index, (name, from)) in request.topics.iter().enumerate() {
-            let (start, position) = match &known {
+        let starts: Vec<(Start, Bytes)> = request
+            .topics
+            .iter()
+            .map(|(name, from)| match &known {
                 Known::Fresh => match from {
                     Some(from) => (Start::Resolved, Bytes::from(from.clone())),
                     None => (Start::Swallow, Bytes::new()),
@@ -379,7 +380,13 @@ impl Multiplexer {
                         None => (Start::Swallow, Bytes::new()),
                     },
                 },
-            };
+            })
+            .collect();
+        self.keep_empty_epochs(&request, &starts).await;
+        let mut topics = Vec::with_capacity(request.topics.len());
+        let mut children = Vec::with_capacity(request.topics.len());
+        for (index, ((name, _), (start, position))) in request.topics.iter().zip(starts).enumerate()
+        {
             let after = match start {
                 Start::Resolved => std::str::from_utf8(&position).unwrap_or(LIVE),
                 _ => LIVE,
@@ -403,6 +410,36 @@ impl Multiplexer {
             tag,
             expiry,
         ))
+    }
+
+    /// Asks the engine for the epoch of every topic that may be empty: the
+    /// live-started ones and those whose position is offset zero. An engine
+    /// keeps the epoch of an empty topic from then on (Redis: a key with
+    /// `RedisConfig::empty_epoch_ttl`),
+    /// so the `<epoch>.0` position the cursor records for it still names
+    /// the topic's history after its first publish, on any server. Only the
+    /// request's (authorized, at most [`Multiplexer::max_topics`]) topics are
+    /// asked about, all at once. A failure is only logged: the position
+    /// then resumes with a `reset` gap at worst.
+    async fn keep_empty_epochs(&self, request: &MultiRequest, starts: &[(Start, Bytes)]) {
+        let engine = self.hub.engine();
+        let asks = request
+            .topics
+            .iter()
+            .zip(starts)
+            .filter(|(_, (start, position))| match start {
+                Start::Swallow | Start::Announce(_) => true,
+                Start::Resolved => std::str::from_utf8(position)
+                    .ok()
+                    .and_then(|p| p.parse::<Position>().ok())
+                    .is_some_and(|p| p.offset() == Offset::ZERO),
+            })
+            .map(|((name, _), _)| async move {
+                if let Err(error) = engine.epoch(name).await {
+                    tracing::debug!(%error, topic = %name, "cannot keep the epoch of an empty topic");
+                }
+            });
+        futures_util::future::join_all(asks).await;
     }
 
     /// Where the cursor says each topic stands.

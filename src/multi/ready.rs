@@ -104,10 +104,13 @@ where
         &self.side
     }
 
-    /// Whether a side future woke since the last call; registers `cx` as
-    /// the parent to wake.
-    pub(crate) fn take_side_wake(&self, cx: &Context<'_>) -> bool {
-        self.shared.parent.register(cx.waker());
+    /// Whether a side future woke since the last call; with `register`,
+    /// registers `cx` as the parent to wake (otherwise
+    /// [`ReadySet::poll_next_item`] does, before it answers `Pending`).
+    pub(crate) fn take_side_wake(&self, cx: &Context<'_>, register: bool) -> bool {
+        if register {
+            self.shared.parent.register(cx.waker());
+        }
         self.shared.side.swap(false, Ordering::AcqRel)
     }
 
@@ -146,17 +149,30 @@ where
     }
 
     /// The next item of any stream; `Ready(None)` once all of them ended.
+    ///
+    /// `cx` is registered as the parent only on the way to `Pending` (then
+    /// the queue is looked at again, so a wake in between is not lost): a
+    /// busy stream's items cost no registration. A side wake that came
+    /// before the registration makes the parent poll again at once.
     pub(crate) fn poll_next_item(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<(usize, S::Item)>> {
-        self.shared.parent.register(cx.waker());
+        let mut registered = false;
         loop {
             if self.live == 0 {
                 return Poll::Ready(None);
             }
             let Some((index, turn)) = self.next_index() else {
-                return Poll::Pending;
+                if registered {
+                    if self.shared.side.load(Ordering::Acquire) {
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
+                }
+                self.shared.parent.register(cx.waker());
+                registered = true;
+                continue;
             };
             let (child, waker) = &self.wakers[index];
             let Some(stream) = self.streams.get_mut(index).and_then(Option::as_mut) else {

@@ -10,12 +10,25 @@ use tokio::sync::OnceCell;
 
 use super::checkpoint::{CheckpointStore, StoreFuture};
 use crate::error::{BoxError, Error, ErrorKind};
+use crate::redis::{Connection, RedisConfig};
+
+/// Where the store connects.
+#[derive(Clone)]
+enum Target {
+    /// One server, by URL.
+    Url(redis::Client),
+    /// A server or a cluster, as the hub's engine is configured.
+    Config(Box<RedisConfig>),
+}
 
 /// A [`CheckpointStore`] in Redis (feature `redis`): each checkpoint is one
 /// string key `<prefix>{<id>}` with a TTL (default 24 h), so the store is
 /// bounded by age (and by Redis's own `maxmemory` policy) and any server of
 /// a cluster resumes any client. One `SET ... PX` per checkpoint, one `GET`
-/// per resume; each bounded by a 5 s timeout.
+/// per resume; each bounded by a 5 s timeout. On a Redis Cluster, build it
+/// with [`RedisCheckpoints::from_config`] from a
+/// [`RedisConfig::cluster`]: each key is its own hash tag, routed to the
+/// shard that owns it.
 ///
 /// ```no_run
 /// use tower_sse::{multi::{CursorKey, Multiplexer, RedisCheckpoints}, Hub};
@@ -28,8 +41,8 @@ use crate::error::{BoxError, Error, ErrorKind};
 /// ```
 #[derive(Clone)]
 pub struct RedisCheckpoints {
-    client: redis::Client,
-    manager: Arc<OnceCell<ConnectionManager>>,
+    target: Target,
+    connection: Arc<OnceCell<Connection>>,
     prefix: Arc<str>,
     ttl: Duration,
     timeout: Duration,
@@ -49,13 +62,35 @@ impl RedisCheckpoints {
     pub fn new(url: &str) -> Result<Self, Error> {
         let client = redis::Client::open(url)
             .map_err(|e| Error::with_source(ErrorKind::InvalidConfig, e))?;
-        Ok(Self {
-            client,
-            manager: Arc::new(OnceCell::new()),
+        Ok(Self::with_target(Target::Url(client)))
+    }
+
+    /// Checkpoints where `config` connects: one server or a Redis Cluster
+    /// ([`RedisConfig::cluster`]), with its connect and response timeouts
+    /// (its key prefix and the hub's other settings are not used; set this
+    /// store's own with [`RedisCheckpoints::key_prefix`]). Connects on first
+    /// use.
+    ///
+    /// ```
+    /// use tower_sse::{multi::RedisCheckpoints, redis::RedisConfig};
+    ///
+    /// let config = RedisConfig::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])?;
+    /// let store = RedisCheckpoints::from_config(&config).key_prefix("app:cp:");
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    #[must_use]
+    pub fn from_config(config: &RedisConfig) -> Self {
+        Self::with_target(Target::Config(Box::new(config.clone())))
+    }
+
+    fn with_target(target: Target) -> Self {
+        Self {
+            target,
+            connection: Arc::new(OnceCell::new()),
             prefix: Arc::from(Self::DEFAULT_PREFIX),
             ttl: Self::DEFAULT_TTL,
             timeout: Duration::from_secs(5),
-        })
+        }
     }
 
     /// The key prefix (keep the hub's own prefix apart).
@@ -76,19 +111,25 @@ impl RedisCheckpoints {
         format!("{}{{{id:016x}}}", self.prefix)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, BoxError> {
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        let client = self.client.clone();
-        let manager = tokio::time::timeout(
-            self.timeout,
-            self.manager
-                .get_or_try_init(|| ConnectionManager::new_with_config(client, config)),
-        )
-        .await??;
-        Ok(manager.clone())
+    async fn connection(&self) -> Result<Connection, BoxError> {
+        let connect = async {
+            match &self.target {
+                Target::Url(client) => {
+                    let config = ConnectionManagerConfig::new()
+                        .set_number_of_retries(0)
+                        .set_connection_timeout(Some(self.timeout))
+                        .set_response_timeout(Some(self.timeout));
+                    ConnectionManager::new_with_config(client.clone(), config)
+                        .await
+                        .map(Connection::Manager)
+                }
+                Target::Config(config) => Connection::for_commands(config).await,
+            }
+        };
+        let connection =
+            tokio::time::timeout(self.timeout, self.connection.get_or_try_init(|| connect))
+                .await??;
+        Ok(connection.clone())
     }
 }
 

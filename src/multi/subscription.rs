@@ -14,8 +14,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::audience::{includes, Tag};
 use super::checkpoint::{Snapshot, StoreFuture};
-use super::cursor::{self, CursorText, DELTA_BUDGET};
-use super::item::MultiEvent;
+use super::cursor::{self, CursorBase, CursorText, DELTA_BUDGET};
+use super::item::{span, Label, MultiEvent};
 use super::mac::random_u64;
 use super::multiplexer::Multiplexer;
 use super::ready::ReadySet;
@@ -49,6 +49,8 @@ pub(crate) struct TopicState {
     checkpoint: Bytes,
     /// The bytes of its delta in the cursor; 0 when it has none.
     delta: usize,
+    /// The length of the prefix its position shares with its checkpointed one.
+    prefix: usize,
     pub(crate) start: Start,
 }
 
@@ -64,6 +66,7 @@ impl TopicState {
             checkpoint: position.clone(),
             position,
             delta: 0,
+            prefix: 0,
             start,
         }
     }
@@ -105,9 +108,11 @@ struct Pending {
     /// The topic whose position it moves.
     topic: Option<usize>,
     position: Option<Bytes>,
-    body: Bytes,
+    /// The bytes `body` is a range of.
+    bytes: Bytes,
+    body: std::ops::Range<usize>,
     type_line: Bytes,
-    label: Option<Bytes>,
+    label: Label,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +143,8 @@ enum Phase {
 /// and a `retry:` hint).
 ///
 /// Only topics with something to deliver are polled: one event among 64
-/// topics costs one topic's poll, a header scan, and a cursor (one `SipHash`
-/// over at most 88 bytes).
+/// topics costs one topic's poll, a header scan, and a cursor (a `SipHash`
+/// finished over the deltas only, at most 79 bytes).
 pub struct MultiSubscription {
     topics: Box<[TopicState]>,
     starting: Vec<Tagged>,
@@ -148,6 +153,8 @@ pub struct MultiSubscription {
     timers_dirty: bool,
     queue: VecDeque<Pending>,
     checkpoint_id: u64,
+    /// What every cursor of the checkpoint shares.
+    base: CursorBase,
     /// Indices of the topics with a delta, in the order they moved.
     moved: Vec<u8>,
     delta_total: usize,
@@ -194,6 +201,7 @@ impl MultiSubscription {
             timers_dirty: true,
             queue: VecDeque::new(),
             checkpoint_id: 0,
+            base: CursorBase::new(&multi.key, subscriber, 0),
             moved: Vec::new(),
             delta_total: 0,
             saving: None,
@@ -225,12 +233,17 @@ impl MultiSubscription {
             .map(|t| std::str::from_utf8(&t.name).unwrap_or(""))
     }
 
+    #[inline]
     fn cursor(&self) -> CursorText {
         let deltas = self.moved.iter().map(|&i| {
             let topic = &self.topics[usize::from(i)];
-            (i, &topic.checkpoint[..], &topic.position[..])
+            (
+                i,
+                topic.prefix,
+                topic.position.get(topic.prefix..).unwrap_or_default(),
+            )
         });
-        cursor::encode(&self.multi.key, self.subscriber, self.checkpoint_id, deltas)
+        self.base.encode(deltas)
     }
 
     fn snapshot(&self) -> Bytes {
@@ -242,10 +255,12 @@ impl MultiSubscription {
         for topic in &mut *self.topics {
             topic.checkpoint = topic.position.clone();
             topic.delta = 0;
+            topic.prefix = 0;
         }
         self.moved.clear();
         self.delta_total = 0;
         self.checkpoint_id = random_u64();
+        self.base = CursorBase::new(&self.multi.key, self.subscriber, self.checkpoint_id);
         self.saving = Some(self.multi.store.save(self.checkpoint_id, self.snapshot()));
         self.refresh
             .as_mut()
@@ -256,12 +271,13 @@ impl MultiSubscription {
     /// Moves topic `i` to `position`. Returns `false` when the delta does not
     /// fit the cursor: the caller checkpoints (or, with `optional`, nothing
     /// changed).
+    #[inline]
     fn set_position(&mut self, i: usize, position: Bytes, optional: bool) -> bool {
         let topic = &self.topics[i];
-        let len = if position == topic.checkpoint {
-            0
+        let (len, prefix) = if position == topic.checkpoint {
+            (0, 0)
         } else {
-            cursor::delta_len(&topic.checkpoint, &position).unwrap_or(usize::MAX)
+            cursor::delta_parts(&topic.checkpoint, &position).unwrap_or((usize::MAX, 0))
         };
         let total = (self.delta_total - topic.delta).saturating_add(len);
         if total > DELTA_BUDGET {
@@ -274,6 +290,7 @@ impl MultiSubscription {
         let had = topic.delta > 0;
         topic.position = position;
         topic.delta = len;
+        topic.prefix = prefix;
         self.delta_total = total;
         #[allow(clippy::cast_possible_truncation)]
         let index = i as u8;
@@ -286,6 +303,7 @@ impl MultiSubscription {
     }
 
     /// Gives `pending` its cursor; `None` when it waits for a checkpoint save.
+    #[inline]
     fn stage(&mut self, pending: Pending) -> Option<MultiEvent> {
         if let (Some(i), Some(position)) = (pending.topic, pending.position) {
             if !self.set_position(i, position, false) {
@@ -293,7 +311,8 @@ impl MultiSubscription {
             }
         }
         let event = MultiEvent {
-            body: pending.body,
+            bytes: pending.bytes,
+            body: span(pending.body),
             type_line: pending.type_line,
             topic: pending.label,
             cursor: self.cursor(),
@@ -317,16 +336,18 @@ impl MultiSubscription {
         Pending {
             topic: Some(i),
             position,
-            body: body.freeze(),
+            body: 0..body.len(),
+            bytes: body.freeze(),
             type_line: Bytes::from_static(GAP_LINE),
-            label: Some(name.clone()),
+            label: Label::Named(name.clone()),
         }
     }
 
     /// Reads one event of topic `i` from the hub: what to send, if anything.
-    fn accept(&mut self, i: usize, event: &EncodedEvent) -> Option<Pending> {
-        let bytes = event.as_bytes();
-        let header = scan(bytes);
+    #[inline]
+    fn accept(&mut self, i: usize, event: EncodedEvent) -> Option<Pending> {
+        let bytes = event.into_bytes();
+        let header = scan(&bytes);
         let position = header.id.clone().map(|id| bytes.slice(id));
         let start = std::mem::replace(&mut self.topics[i].start, Start::Resolved);
         if header.gap {
@@ -339,7 +360,7 @@ impl MultiSubscription {
                     None
                 }
                 Start::Announce(reason) => Some(self.gap(i, reason.as_bytes(), position)),
-                Start::Resolved => Some(self.gap(i, gap_reason(bytes, &header), position)),
+                Start::Resolved => Some(self.gap(i, gap_reason(&bytes, &header), position)),
             };
         }
         if let Some(audience) = header.audience.clone() {
@@ -354,9 +375,10 @@ impl MultiSubscription {
         Some(Pending {
             topic: Some(i),
             position,
-            body: bytes.slice(header.body_start..header.body_end),
+            bytes,
+            body: header.body_start..header.body_end,
             type_line: self.topics[i].type_line.clone(),
-            label: Some(self.topics[i].name.clone()),
+            label: Label::TypeLine,
         })
     }
 
@@ -370,10 +392,9 @@ impl MultiSubscription {
                     self.live.push(child);
                     let i = usize::from(i);
                     let start = self.topics[i].start;
-                    if let Some(pending) = self.accept(i, &event) {
-                        if let (Start::Announce(reason), false) =
-                            (start, scan(event.as_bytes()).gap)
-                        {
+                    let gap = scan(event.as_bytes()).gap;
+                    if let Some(pending) = self.accept(i, event) {
+                        if let (Start::Announce(reason), false) = (start, gap) {
                             // Not the expected gap: announce anyway, then deliver.
                             self.queue.push_back(self.gap(i, reason.as_bytes(), None));
                         }
@@ -400,12 +421,7 @@ impl MultiSubscription {
         self.phase = Phase::Running;
         self.checkpoint();
         if self.queue.is_empty() {
-            self.held = Some(MultiEvent {
-                body: Bytes::new(),
-                type_line: Bytes::new(),
-                topic: None,
-                cursor: self.cursor(),
-            });
+            self.held = Some(MultiEvent::own(Bytes::new(), Bytes::new(), self.cursor()));
         }
     }
 
@@ -439,16 +455,16 @@ impl MultiSubscription {
     fn expire(&mut self) -> MultiEvent {
         let retry = self.multi.expiry_retry.as_millis();
         let body = format!("retry: {retry}\ndata: expired\n");
-        let event = MultiEvent {
-            body: Bytes::from(body),
-            type_line: Bytes::from_static(b"event: sse-expired\n"),
-            topic: None,
-            cursor: if self.phase == Phase::Running {
-                self.cursor()
-            } else {
-                CursorText::empty()
-            },
+        let cursor = if self.phase == Phase::Running {
+            self.cursor()
+        } else {
+            CursorText::empty()
         };
+        let event = MultiEvent::own(
+            Bytes::from(body),
+            Bytes::from_static(b"event: sse-expired\n"),
+            cursor,
+        );
         self.finish();
         event
     }
@@ -511,18 +527,21 @@ impl Stream for MultiSubscription {
                     Err(error) => {
                         tracing::warn!(%error, "checkpoint not saved; ending the multi-topic stream");
                         this.finish();
-                        return Poll::Ready(Some(MultiEvent {
-                            body: Bytes::from_static(SAVE_FAILED_RETRY),
-                            type_line: Bytes::new(),
-                            topic: None,
-                            cursor: CursorText::empty(),
-                        }));
+                        return Poll::Ready(Some(MultiEvent::own(
+                            Bytes::from_static(SAVE_FAILED_RETRY),
+                            Bytes::new(),
+                            CursorText::empty(),
+                        )));
                     }
                 }
             }
             // Timers are polled with their own waker, only when they woke
             // (or were just armed): not on every delivery.
-            let timers = this.live.take_side_wake(cx) | std::mem::take(&mut this.timers_dirty);
+            // Outside the running phase the parent waker is registered here;
+            // while running, by the ready set before it answers `Pending`.
+            let register = this.phase != Phase::Running;
+            let timers =
+                this.live.take_side_wake(cx, register) | std::mem::take(&mut this.timers_dirty);
             if timers && this.poll_timers() {
                 return Poll::Ready(Some(this.expire()));
             }
@@ -543,7 +562,7 @@ impl Stream for MultiSubscription {
                     let next = ready!(this.live.poll_next_item(cx)).map(|(_, item)| item);
                     match next {
                         Some((i, Some(event))) => {
-                            if let Some(pending) = this.accept(usize::from(i), &event) {
+                            if let Some(pending) = this.accept(usize::from(i), event) {
                                 if let Some(event) = this.stage(pending) {
                                     return Poll::Ready(Some(event));
                                 }

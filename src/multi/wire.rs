@@ -34,11 +34,14 @@ pub(crate) fn scan(bytes: &[u8]) -> Header {
     };
     let mut at = 0;
     while at < header.body_end {
-        let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
-        let line = &bytes[at..end];
-        if line.is_empty() || line.starts_with(b"data:") {
+        // The header ends at the first data line or blank line: stop before
+        // searching for the end of a (long) data line.
+        let rest = &bytes[at..];
+        if rest.starts_with(b"data:") || rest.starts_with(b"\n") {
             break;
         }
+        let end = memchr::memchr(b'\n', rest).map_or(bytes.len(), |n| at + n);
+        let line = &bytes[at..end];
         if at == 0 && line.starts_with(AUDIENCE_PREFIX) {
             header.audience = Some(AUDIENCE_PREFIX.len()..end);
             header.body_start = (end + 1).min(header.body_end);

@@ -75,6 +75,7 @@ pub struct RedisConfig {
     prefix_error: Option<String>,
     pub(crate) history: usize,
     pub(crate) idempotency_window: Duration,
+    pub(crate) empty_epoch_ttl: Duration,
     pub(crate) block_timeout: Duration,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
@@ -90,6 +91,10 @@ impl RedisConfig {
     /// Default idempotency window: a retry with the same key within 5
     /// minutes returns the first publish's id.
     pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(5 * 60);
+    /// Default [`RedisConfig::empty_epoch_ttl`]: one day, as long as
+    /// [`RedisCheckpoints`](crate::multi::RedisCheckpoints) keep a cursor's
+    /// checkpoint by default.
+    pub const DEFAULT_EMPTY_EPOCH_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
     /// Parses `url` and returns a configuration with the defaults: key prefix
     /// `sse:`, history 1,000 events, `XREAD` blocking 5 s at a time, reconnect
@@ -155,6 +160,7 @@ impl RedisConfig {
             prefix_error: None,
             history: Self::DEFAULT_HISTORY,
             idempotency_window: Self::DEFAULT_IDEMPOTENCY_WINDOW,
+            empty_epoch_ttl: Self::DEFAULT_EMPTY_EPOCH_TTL,
             block_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
@@ -247,6 +253,54 @@ impl RedisConfig {
     #[must_use]
     pub fn get_idempotency_window(&self) -> Duration {
         self.idempotency_window
+    }
+
+    /// Sets how long the epoch of a topic that has no stream yet is kept
+    /// (saturated to 1 ms ..= [`MAX_DURATION`]).
+    ///
+    /// [`Engine::epoch`](crate::engine::Engine::epoch) on a topic never
+    /// published to stores a fresh epoch under the topic's epoch key with
+    /// this expiry (each call while the topic is still empty renews it), and
+    /// the first publish keeps that epoch and removes the expiry. So a
+    /// position taken while the topic was empty (`<epoch>.0-0`, as in a
+    /// [multi-topic cursor](crate::multi)) resumes exactly, on any server,
+    /// after the topic's first events. A topic that stays empty for longer
+    /// gets a new epoch at its first publish, and such a position then
+    /// resumes with a `reset` gap: announced, never a silent skip.
+    ///
+    /// The bound: only [`Engine::epoch`](crate::engine::Engine::epoch)
+    /// creates these keys (reads and subscriptions do not), the
+    /// [`Multiplexer`](crate::multi::Multiplexer) calls it only for topics
+    /// its authorizer allowed, and each key (the key name and an epoch of at
+    /// most 16 bytes, plus Redis's per-key overhead) expires by itself: at
+    /// most one key per distinct empty topic asked for within the TTL.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_sse::redis::RedisConfig;
+    /// let config = RedisConfig::new("redis://127.0.0.1/")?.empty_epoch_ttl(Duration::from_secs(3600));
+    /// assert_eq!(config.get_empty_epoch_ttl(), Duration::from_secs(3600));
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    pub fn empty_epoch_ttl(mut self, ttl: Duration) -> Self {
+        self.empty_epoch_ttl = saturate(ttl);
+        self
+    }
+
+    /// How long the epoch of a topic without a stream is kept (see
+    /// [`RedisConfig::empty_epoch_ttl`]).
+    ///
+    /// ```
+    /// # use tower_sse::redis::RedisConfig;
+    /// assert_eq!(
+    ///     RedisConfig::new("redis://127.0.0.1/")?.get_empty_epoch_ttl(),
+    ///     RedisConfig::DEFAULT_EMPTY_EPOCH_TTL,
+    /// );
+    /// # Ok::<(), tower_sse::Error>(())
+    /// ```
+    #[must_use]
+    pub fn get_empty_epoch_ttl(&self) -> Duration {
+        self.empty_epoch_ttl
     }
 
     /// The response timeout of commands.
@@ -397,6 +451,7 @@ impl fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("history", &self.history)
             .field("idempotency_window", &self.idempotency_window)
+            .field("empty_epoch_ttl", &self.empty_epoch_ttl)
             .field("block_timeout", &self.block_timeout)
             .field("backoff_min", &self.backoff_min)
             .field("backoff_max", &self.backoff_max)

@@ -141,8 +141,10 @@ impl RedisEngine {
         } else {
             streams.replay_page(topic, after_id, limit).await?
         };
-        // No stream: no history any id could resume; a throwaway epoch
-        // makes every `<epoch>.<offset>` id a reset.
+        // No epoch stored (no stream, and none kept by `Engine::epoch` for
+        // the empty topic): no history any id could resume; a throwaway
+        // epoch makes every `<epoch>.<offset>` id a reset. Reads never store
+        // one: they are driven by any client's `Last-Event-ID`.
         let epoch = replay.epoch().unwrap_or_else(Epoch::mint);
         let complete = limit == 0 || replay.is_complete();
         let head = Offset::from(replay.newest());
@@ -238,9 +240,13 @@ impl Engine for RedisEngine {
     fn epoch<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<Epoch, Error>> {
         Box::pin(async move {
             let streams = self.shared.streams().await?;
-            // A topic without a stream has no history yet: its epoch is
-            // minted by the publish that creates the stream.
-            Ok(streams.epoch(topic).await?.unwrap_or_else(Epoch::mint))
+            // A topic without a stream gets its epoch stored now (with an
+            // expiry), and the publish that creates the stream keeps it: a
+            // position taken while the topic is empty resumes exactly.
+            Ok(streams
+                .ensure_epoch(topic)
+                .await?
+                .unwrap_or_else(Epoch::mint))
         })
     }
 
@@ -272,7 +278,11 @@ async fn follow(
             // Where live delivery starts, and the epoch it starts in: a
             // later event of another epoch is a new history.
             let now = streams.replay_page(&topic, StreamId::MAX, 1).await?;
-            Ok::<_, Error>((streams, now.newest(), now.epoch()))
+            // No stream yet: no event was delivered in any epoch, so the
+            // first event's epoch is this history's, whatever is stored now
+            // (an empty topic's epoch may expire before its first publish).
+            let epoch = now.epoch().filter(|_| now.newest() != StreamId::ZERO);
+            Ok::<_, Error>((streams, now.newest(), epoch))
         };
         match attempt.await {
             Ok(found) => break found,

@@ -34,6 +34,14 @@
 //!   creates the stream, and mints a new one when the stream is gone (Redis
 //!   restarted without persistence, the key was deleted): a recreated stream
 //!   is a new history, and ids of the old one resume as "history lost";
+//! - a topic nobody published to yet gets its epoch stored by
+//!   [`Engine::epoch`](crate::engine::Engine::epoch), with an expiry
+//!   ([`RedisConfig::empty_epoch_ttl`]), and the publish that creates its
+//!   stream keeps that one (and drops the expiry): a position taken while the
+//!   topic was empty (`<epoch>.0-0`) still names its history. An epoch
+//!   without an expiry and no stream means the stream was lost after it had
+//!   events, so the next publish mints a new one as above. Reads never store
+//!   an epoch (a `Last-Event-ID` is any client's data);
 //! - every entry carries its epoch and its number within the epoch, so a
 //!   reader notices a recreated stream (another epoch) or a rewound one (a
 //!   number that does not follow, as after a failover to a replica that

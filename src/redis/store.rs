@@ -300,6 +300,20 @@ impl RedisStreams {
         Ok(self.replay_page(topic, StreamId::MAX, 1).await?.epoch)
     }
 
+    /// The topic's epoch, stored (with [`RedisConfig::empty_epoch_ttl`] as
+    /// its expiry, renewed by each call) when the topic has no stream yet,
+    /// so that the publish that creates the stream keeps it; `None` for a
+    /// stream without an epoch. See [`script::ENSURE_EPOCH`].
+    pub(crate) async fn ensure_epoch(&self, topic: &str) -> Result<Option<Epoch>, Error> {
+        let keys = self.config.keys(topic);
+        let ttl = u64::try_from(self.config.empty_epoch_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut invocation = script::ENSURE_EPOCH.key(&keys.stream);
+        invocation.key(&keys.epoch);
+        invocation.arg(Epoch::mint().as_str()).arg(ttl.max(1));
+        let epoch: Option<String> = self.invoke(&invocation, false).await?;
+        Ok(epoch.and_then(|e| Epoch::new(e).ok()))
+    }
+
     /// Re-mints the topic's epoch if it is still `seen`: a reader or a
     /// replay saw the stream rewound under it (its last id below an id it
     /// had seen), so every id of `seen` must count as lost. Returns the
