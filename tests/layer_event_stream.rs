@@ -130,11 +130,33 @@ async fn without_on_error_an_err_item_cuts_the_body_after_the_events_before_it()
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_jitter_of_duration_max_is_capped_at_the_lifetime() {
+    let layer = SseLayer::new()
+        .no_keep_alive()
+        .max_duration(Duration::from_secs(3600))
+        .max_duration_jitter(Duration::MAX);
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let mut send = duplex_h1(service(layer, rx)).await;
+    let res = send.send_request(sse_request("/")).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let mut body = res.into_body();
+    let end = tokio::time::timeout(Duration::from_secs(3601), body.frame()).await;
+    assert!(
+        matches!(end, Ok(None)),
+        "the stream ends cleanly within its hour: {end:?}"
+    );
+    assert!(start.elapsed() <= Duration::from_secs(3600));
+}
+
+#[tokio::test(start_paused = true)]
 async fn duration_max_settings_neither_panic_nor_fire() {
+    // No jitter: a jitter as long as the lifetime may end the stream at any
+    // point of it (the next test), which would make "nothing fired" a coin
+    // toss.
     let layer = SseLayer::new()
         .keep_alive_interval(Duration::MAX)
         .max_duration(Duration::MAX)
-        .max_duration_jitter(Duration::MAX)
+        .max_duration_jitter(Duration::ZERO)
         .retry(Duration::MAX);
     let (tx, rx) = mpsc::unbounded_channel();
     let mut send = duplex_h1(service(layer, rx)).await;
