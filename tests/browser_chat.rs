@@ -329,11 +329,7 @@ async fn the_rooms_page_follows_three_rooms_on_one_event_source_across_server_dr
                 assert_eq!(got, expected, "{room}: every message once, in order");
             }
             assert_eq!(received.len(), total, "nothing else");
-            let opens = page
-                .client()
-                .execute("return window.opens;", vec![])
-                .await?;
-            let opens = opens.as_u64().unwrap_or(0);
+            let opens = page.number("window.opens").await?;
             assert!(
                 opens >= 3,
                 "the server cut the stream mid-flow: {opens} connections"

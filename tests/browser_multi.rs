@@ -87,11 +87,7 @@ async fn one_event_source_on_64_topics_resumes_every_topic_exactly_across_server
                 assert_eq!(got, expected, "{topic}: every event once, in order");
             }
             assert_eq!(received.len(), total, "nothing else");
-            let opens = page
-                .client()
-                .execute("return window.opens;", vec![])
-                .await?;
-            let opens = opens.as_u64().unwrap_or(0);
+            let opens = page.number("window.opens").await?;
             assert!(
                 opens >= 3,
                 "the server dropped the stream mid-flow: {opens} connections"

@@ -105,24 +105,21 @@ mod imp {
         metrics::counter!(names::KEEP_ALIVES).increment(1);
     }
 
-    pub(crate) fn hub_subscribed(label: &TopicLabel) {
+    fn hub_subscribers(label: &TopicLabel) -> metrics::Gauge {
         match &label.0 {
             Some(topic) => {
                 metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_string())
             }
             None => metrics::gauge!(names::HUB_SUBSCRIBERS),
         }
-        .increment(1.0);
+    }
+
+    pub(crate) fn hub_subscribed(label: &TopicLabel) {
+        hub_subscribers(label).increment(1.0);
     }
 
     pub(crate) fn hub_unsubscribed(label: &TopicLabel) {
-        match &label.0 {
-            Some(topic) => {
-                metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_string())
-            }
-            None => metrics::gauge!(names::HUB_SUBSCRIBERS),
-        }
-        .decrement(1.0);
+        hub_subscribers(label).decrement(1.0);
     }
 
     pub(crate) fn hub_replayed(label: &TopicLabel, events: u64) {

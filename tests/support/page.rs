@@ -66,6 +66,16 @@ impl Page {
             .ok_or_else(|| format!("no element matches `{css}`").into())
     }
 
+    /// The value of the JavaScript expression `expr` as a whole number (0 if
+    /// it is not one), e.g. a counter the page keeps on `window`.
+    pub async fn number(&self, expr: &str) -> TestResult<u64> {
+        let value = self
+            .client()
+            .execute(&format!("return {expr};"), vec![])
+            .await?;
+        Ok(value.as_u64().unwrap_or(0))
+    }
+
     /// Types `text` into the field matching `css` (after clearing it), key by key.
     ///
     /// A `\n` in `text` is the Enter key: a new line in a `<textarea>`.
