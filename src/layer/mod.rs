@@ -8,6 +8,7 @@
 mod body;
 mod boundary;
 mod future;
+pub(crate) use self::future::is_event_stream;
 mod guard;
 mod jitter;
 mod keep_alive;

@@ -47,6 +47,12 @@ impl Interpreter {
         self.queue.pop_front()
     }
 
+    /// Whether an event handed back waits to be reused.
+    #[cfg(test)]
+    pub(super) fn has_spare(&self) -> bool {
+        self.spare.is_some()
+    }
+
     /// Takes back an event this interpreter dispatched, to reuse its buffers.
     pub(super) fn recycle(&mut self, event: MessageEvent) {
         self.spare = Some(event);
@@ -100,6 +106,14 @@ impl Interpreter {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Starts from `id` as the last event id, as if an `id` field and a blank
+    /// line had been read (whatever its length: ids are not buffered data).
+    pub(super) fn set_last_event_id(&mut self, id: &str) {
+        self.id_buffer.clear();
+        self.id_buffer.push_str(id);
+        self.last_event_id.clone_from(&self.id_buffer);
     }
 
     /// The end of the stream: an event without its blank line is dropped,

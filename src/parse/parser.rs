@@ -138,6 +138,12 @@ impl Parser {
         self.interpreter.pop()
     }
 
+    /// Starts from `id` as the last event id (a relay resuming for a client
+    /// that came with `Last-Event-ID`).
+    pub(crate) fn set_last_event_id(&mut self, id: &str) {
+        self.interpreter.set_last_event_id(id);
+    }
+
     /// Hands back an event this parser produced, so its buffers hold the
     /// next event (a relay re-encodes and drops every event: with this, a
     /// steady stream allocates nothing per event).
@@ -280,9 +286,12 @@ mod tests {
         for byte in input.chunks(1) {
             parser.feed(byte).unwrap();
             while let Some(item) = parser.next_item() {
-                if let Item::Event(event) = &item {
-                    recycled.push(item.clone());
-                    parser.recycle(event.clone());
+                if let Item::Event(event) = item {
+                    // The event handed back before was used for this one.
+                    assert!(!parser.interpreter.has_spare());
+                    recycled.push(Item::Event(event.clone()));
+                    parser.recycle(event);
+                    assert!(parser.interpreter.has_spare());
                 } else {
                     recycled.push(item);
                 }

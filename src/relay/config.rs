@@ -37,6 +37,10 @@ pub enum Comments {
 
 type OnError = Arc<dyn Fn(&UpstreamError) -> Option<Event> + Send + Sync>;
 
+/// The longest wait before a reconnect, whatever the upstream's `retry:`
+/// or [`Relay::reconnect_delay`] say: one hour.
+pub(crate) const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(3600);
+
 /// A relay: reads an upstream event stream, reconnecting with
 /// `Last-Event-ID`, and re-encodes it for a client. See the
 /// [module docs](super) for an example.
@@ -107,7 +111,7 @@ impl<C> Relay<C> {
     /// How long to wait before reconnecting when the upstream sent no
     /// `retry:` hint. Values above one hour are cut to one hour.
     pub fn reconnect_delay(mut self, delay: Duration) -> Self {
-        self.reconnect_delay = delay.min(Duration::from_secs(3600));
+        self.reconnect_delay = delay.min(MAX_RECONNECT_DELAY);
         self
     }
 

@@ -5,19 +5,21 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_core::Stream;
-use http::{header, Response, StatusCode};
+use http::{Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tokio::time::{sleep, Sleep};
 
-use super::config::{Comments, Relay};
+use super::config::{Comments, Relay, MAX_RECONNECT_DELAY};
 use super::error::{UpstreamError, UpstreamErrorKind};
 use super::item::{write_comment_block, write_event, write_retry_block, Relayed};
 use crate::error::{BoxError, ErrorKind};
 use crate::last_event_id::LastEventId;
+use crate::layer::is_event_stream;
 use crate::parse::{EventReader, Item, Parser};
 
 pin_project! {
@@ -60,9 +62,8 @@ impl<C, F, B> RelayStream<C, F, B> {
         let mut parser = Parser::new().max_buffered(relay.max_buffered);
         let mut sent_id = String::new();
         if let Some(id) = last_event_id {
-            // A dispatch with no data sets the parser's last event id and
-            // fires nothing: the upstream resumes from the client's id.
-            let _ = parser.feed(format!("id: {}\n\n", id.as_str()).as_bytes());
+            // The upstream resumes from the client's id.
+            parser.set_last_event_id(id.as_str());
             sent_id = id.into_string();
         }
         Self {
@@ -100,13 +101,14 @@ impl<C, F, B> RelayStream<C, F, B> {
 /// (plus the item that crossed it).
 const RUN_BYTES: usize = 16 * 1024;
 
-fn is_event_stream<B>(response: &Response<B>) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"))
+/// How long to wait before the next upstream request: the upstream's
+/// `retry:` if it sent one, else the configured delay, at most
+/// [`MAX_RECONNECT_DELAY`].
+fn next_delay<C>(parser: Option<&Parser>, relay: &Relay<C>) -> Duration {
+    parser
+        .and_then(Parser::retry)
+        .unwrap_or(relay.reconnect_delay)
+        .min(MAX_RECONNECT_DELAY)
 }
 
 impl<C, F, B, E> Stream for RelayStream<C, F, B>
@@ -139,7 +141,7 @@ where
                     Ok(response) if response.status() != StatusCode::OK => {
                         UpstreamError::new(UpstreamErrorKind::Status(response.status()))
                     }
-                    Ok(response) if !is_event_stream(&response) => {
+                    Ok(response) if !is_event_stream(response.status(), response.headers()) => {
                         UpstreamError::new(UpstreamErrorKind::NotEventStream)
                     }
                     Ok(response) => {
@@ -188,22 +190,18 @@ where
                         }
                         return Poll::Ready(Some(Relayed::wire(this.out.split().freeze(), events)));
                     }
+                    // The reader is done with: its parser carries the last
+                    // event id and retry time on.
+                    *this.parser = Some(std::mem::take(reader.as_mut().parser_mut()));
                     // `None` (a run was cut) only comes with items.
                     match polled.unwrap_or(Ok(())) {
                         Err(e) if e.kind() == ErrorKind::BufferFull => {
                             UpstreamError::with_source(UpstreamErrorKind::BufferFull, e)
                         }
-                        Err(e) => {
-                            *this.parser = Some(reader.parser().clone());
-                            UpstreamError::with_source(UpstreamErrorKind::Body, e)
-                        }
+                        Err(e) => UpstreamError::with_source(UpstreamErrorKind::Body, e),
                         Ok(()) => {
-                            *this.parser = Some(reader.parser().clone());
                             if this.relay.reconnect_on_end {
-                                let delay = reader
-                                    .parser()
-                                    .retry()
-                                    .unwrap_or(this.relay.reconnect_delay);
+                                let delay = next_delay(this.parser.as_ref(), this.relay);
                                 tracing::debug!(?delay, "relay: upstream ended, reconnecting");
                                 this.state.set(State::Wait {
                                     sleep: sleep(delay),
@@ -226,12 +224,7 @@ where
             // The upstream failed: retry, or end with the terminal event.
             if error.is_retryable() && *this.failures < this.relay.max_reconnects {
                 *this.failures += 1;
-                let delay = this
-                    .parser
-                    .as_ref()
-                    .and_then(Parser::retry)
-                    .unwrap_or(this.relay.reconnect_delay)
-                    .min(std::time::Duration::from_secs(3600));
+                let delay = next_delay(this.parser.as_ref(), this.relay);
                 tracing::warn!(
                     error = %error,
                     source = ?std::error::Error::source(&error),
