@@ -101,8 +101,9 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.metrics.close();
         let reason = self.reason.unwrap_or(EndReason::ClientGone).as_str();
-        crate::metrics::facade::stream_ended(reason, self.opened.elapsed());
-        let duration_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed = self.opened.elapsed();
+        crate::metrics::facade::stream_ended(reason, elapsed);
+        let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         self.span.record("duration_ms", duration_ms);
         self.span.record("events", self.events);
         self.span.record("bytes", self.bytes);

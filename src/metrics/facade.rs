@@ -73,7 +73,13 @@ impl TopicLabel {
 #[cfg(feature = "metrics")]
 mod imp {
     use super::{names, TopicLabel};
+    use std::sync::Arc;
     use std::time::Duration;
+
+    /// The topic as a label value, sharing the topic's name (no copy).
+    fn topic_value(topic: &Arc<str>) -> metrics::SharedString {
+        metrics::SharedString::from(Arc::clone(topic))
+    }
 
     pub(crate) fn stream_opened() {
         metrics::gauge!(names::ACTIVE_STREAMS).increment(1.0);
@@ -108,7 +114,7 @@ mod imp {
     fn hub_subscribers(label: &TopicLabel) -> metrics::Gauge {
         match &label.0 {
             Some(topic) => {
-                metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic.to_string())
+                metrics::gauge!(names::HUB_SUBSCRIBERS, names::TOPIC => topic_value(topic))
             }
             None => metrics::gauge!(names::HUB_SUBSCRIBERS),
         }
@@ -125,7 +131,7 @@ mod imp {
     pub(crate) fn hub_replayed(label: &TopicLabel, events: u64) {
         match &label.0 {
             Some(topic) => {
-                metrics::counter!(names::HUB_REPLAYED, names::TOPIC => topic.to_string())
+                metrics::counter!(names::HUB_REPLAYED, names::TOPIC => topic_value(topic))
             }
             None => metrics::counter!(names::HUB_REPLAYED),
         }
@@ -137,7 +143,7 @@ mod imp {
             Some(topic) => metrics::counter!(
                 names::HUB_GAPS,
                 names::GAP_REASON => reason,
-                names::TOPIC => topic.to_string()
+                names::TOPIC => topic_value(topic)
             ),
             None => metrics::counter!(names::HUB_GAPS, names::GAP_REASON => reason),
         }
