@@ -8,7 +8,7 @@ use crate::case::RenameRule;
 #[derive(Default)]
 pub(crate) struct Container {
     /// `rename_all = "..."` (enums).
-    pub(crate) rename_all: Option<(RenameRule, proc_macro2::Span)>,
+    pub(crate) rename_all: Option<RenameRule>,
     /// `event = "..."` (structs).
     pub(crate) event: Option<LitStr>,
 }
@@ -41,7 +41,7 @@ fn sse_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
 }
 
 /// Checks that an event type literal can be written on an `event:` line.
-pub(crate) fn check_event_type(lit: &LitStr) -> Result<String> {
+pub(crate) fn check_event_type(lit: &LitStr) -> Result<()> {
     let value = lit.value();
     if value.contains(['\r', '\n']) {
         return Err(syn::Error::new(
@@ -55,7 +55,7 @@ pub(crate) fn check_event_type(lit: &LitStr) -> Result<String> {
             "an empty event type would be sent as `message`; leave the attribute out instead",
         ));
     }
-    Ok(value)
+    Ok(())
 }
 
 pub(crate) fn container(attrs: &[Attribute], is_enum: bool) -> Result<Container> {
@@ -75,7 +75,7 @@ pub(crate) fn container(attrs: &[Attribute], is_enum: bool) -> Result<Container>
                         format!("unknown `rename_all` rule; expected one of {}", RenameRule::NAMES),
                     )
                 })?;
-                out.rename_all = Some((rule, lit.span()));
+                out.rename_all = Some(rule);
                 Ok(())
             } else if meta.path.is_ident("event") {
                 if is_enum {

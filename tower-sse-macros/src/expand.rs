@@ -27,7 +27,7 @@ pub(crate) fn derive(input: &DeriveInput) -> Result<TokenStream> {
                 let ident = &variant.ident;
                 let event_type = match (&attrs.rename, container.rename_all) {
                     (Some(lit), _) => lit.value(),
-                    (None, Some((rule, _))) => rule.apply(&ident.unraw().to_string()),
+                    (None, Some(rule)) => rule.apply(&ident.unraw().to_string()),
                     (None, None) => ident.unraw().to_string(),
                 };
                 let (pattern, build) =
@@ -141,13 +141,12 @@ fn fields(
                 let __sse_data = __sse_object.finish()?;
             }
         }
-        Fields::Unnamed(unnamed) => match data.as_slice() {
+        Fields::Unnamed(_) => match data.as_slice() {
             [] => quote!(let __sse_data = ::std::string::String::new();),
             [(_, bind, span)] => {
                 quote_spanned!(*span=> let __sse_data = ::tower_sse::__private::to_json(&#bind)?;)
             }
             [_, (_, _, span), ..] => {
-                let _ = unnamed;
                 return Err(Error::new(
                     *span,
                     "a tuple variant or struct sends one field as its data; mark the others \
