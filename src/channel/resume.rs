@@ -106,10 +106,15 @@ async fn read(
         return Ok(gap(label, GapReason::UnknownId, &page));
     }
     let epoch = page.epoch();
+    let head = page.head();
     let records = page.into_records();
     let through = records.last().map_or(after, Record::offset);
     crate::metrics::facade::hub_replayed(label, records.len() as u64);
-    let next = (records.len() >= REPLAY_PAGE).then_some(Plan::Next {
+    // Read on until the head the page reported: an engine may return fewer
+    // than asked (it skipped an entry it could not decode), and stopping at
+    // a short page would drop the rest without a gap. A page that no longer
+    // covers `through` turns into a gap above; an empty one ends the replay.
+    let next = (!records.is_empty() && through < head).then_some(Plan::Next {
         epoch,
         after: through,
     });

@@ -474,6 +474,7 @@ impl PartialEq for RedisConfig {
             && self.backoff_max == other.backoff_max
             && self.connect_timeout == other.connect_timeout
             && self.response_timeout == other.response_timeout
+            && self.empty_epoch_ttl == other.empty_epoch_ttl
     }
 }
 
