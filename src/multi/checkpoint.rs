@@ -151,6 +151,10 @@ impl MemoryCheckpoints {
         if let Some((old, _, _)) = memory.map.remove(&id) {
             memory.bytes -= old.len() + ENTRY_OVERHEAD;
         }
+        if cost > self.max_bytes {
+            // It can never fit: keep the others.
+            return;
+        }
         // Oldest first, until the new one fits; also drop the expired.
         while let Some(&(old_id, saved, number)) = memory.order.front() {
             let expired = now.saturating_duration_since(saved) > self.ttl;
@@ -167,9 +171,6 @@ impl MemoryCheckpoints {
                     memory.bytes -= old.len() + ENTRY_OVERHEAD;
                 }
             }
-        }
-        if cost > self.max_bytes {
-            return;
         }
         memory.saves += 1;
         let number = memory.saves;
@@ -239,9 +240,19 @@ impl Snapshot {
         buf.put_u8(0);
         let mut count = 0_u8;
         for (name, position) in entries {
-            let (Ok(n), Ok(p)) = (u8::try_from(name.len()), u8::try_from(position.len())) else {
+            // Names are at most 255 bytes (checked at subscribe). A longer
+            // position (an app's own id) is written as unknown, so that the
+            // topic resumes with an `unknown-id` gap: never skipped, which
+            // would move every later entry onto the wrong topic.
+            let Ok(n) = u8::try_from(name.len()) else {
                 continue;
             };
+            let position = if position.len() > usize::from(u8::MAX) {
+                &[][..]
+            } else {
+                position
+            };
+            let p = u8::try_from(position.len()).unwrap_or(0);
             buf.put_u8(n);
             buf.put_slice(name);
             buf.put_u8(p);

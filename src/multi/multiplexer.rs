@@ -140,10 +140,12 @@ impl Multiplexer {
     }
 
     /// The longest `Last-Event-ID` accepted; longer ones are refused with 400
-    /// ([`RefusalKind::CursorTooLong`]) without being read.
+    /// ([`RefusalKind::CursorTooLong`]) without being read. At least 128
+    /// bytes (a smaller value is raised to it): this crate's own cursors
+    /// take up to 128, and refusing them would stop a browser for good.
     #[must_use]
     pub fn max_cursor_len(mut self, bytes: usize) -> Self {
-        self.max_cursor_len = bytes;
+        self.max_cursor_len = bytes.max(super::cursor::MAX_CURSOR_LEN);
         self
     }
 

@@ -41,7 +41,8 @@ impl MultiRequest {
         T: Into<String>,
     {
         let mut request = Self::default();
-        for topic in topics {
+        // One past the limit is enough to know it was passed.
+        for topic in topics.into_iter().take(Multiplexer::MAX_TOPICS + 1) {
             request = request.push(topic.into(), None);
         }
         request

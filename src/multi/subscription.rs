@@ -348,7 +348,15 @@ impl MultiSubscription {
     fn accept(&mut self, i: usize, event: EncodedEvent) -> Option<Pending> {
         let bytes = event.into_bytes();
         let header = scan(&bytes);
-        let position = header.id.clone().map(|id| bytes.slice(id));
+        // A position a cursor cannot hold (an app id over 255 bytes) is kept
+        // as unknown: a resume then announces an `unknown-id` gap.
+        let position = header.id.clone().map(|id| {
+            if id.len() > usize::from(u8::MAX) {
+                Bytes::new()
+            } else {
+                bytes.slice(id)
+            }
+        });
         let start = std::mem::replace(&mut self.topics[i].start, Start::Resolved);
         if header.gap {
             return match start {
