@@ -130,3 +130,62 @@ async fn a_resume_after_the_response_ends_at_once() {
     let forged = format!("{}/zzzzzzzz.1-0/end", &end[..32]);
     assert!(b.replay_events_after(&forged).await.is_err());
 }
+
+#[tokio::test]
+async fn a_streams_keys_expire_after_its_priming_event_and_again_after_its_response() {
+    let redis = RedisServer::start();
+    let store = node(&redis).ttl(Duration::from_secs(600));
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttls = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        async move {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg("mcp-test:*")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let mut ttls = Vec::new();
+            for key in keys {
+                let ttl: i64 = redis::cmd("TTL")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                ttls.push((key, ttl));
+            }
+            ttls.sort();
+            ttls
+        }
+    };
+
+    store
+        .store_event(
+            "req-1",
+            &ServerSseMessage::retry(Duration::from_millis(500)),
+        )
+        .await
+        .unwrap();
+    let after_priming = ttls(&mut conn).await;
+    assert_eq!(
+        after_priming.len(),
+        3,
+        "stream, epoch and counter: {after_priming:?}"
+    );
+    assert!(
+        after_priming.iter().all(|(_, ttl)| (1..=601).contains(ttl)),
+        "{after_priming:?}"
+    );
+    store.store_event("req-1", &log("one")).await.unwrap();
+    store.store_event("req-1", &response(1)).await.unwrap();
+    let after_response = ttls(&mut conn).await;
+    assert_eq!(after_response.len(), 3);
+    for (key, ttl) in &after_response {
+        // The epoch goes first, never after its stream.
+        let most = if key.ends_with(":epoch") { 600 } else { 601 };
+        assert!((1..=most).contains(ttl), "{key}: {ttl}");
+    }
+}

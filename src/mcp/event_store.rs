@@ -5,6 +5,7 @@ use std::hash::Hasher;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_core::Stream;
 use rmcp::model::ServerJsonRpcMessage;
@@ -16,6 +17,7 @@ use crate::channel::{Hub, Subscription, GAP_EVENT_TYPE};
 use crate::event::{EncodedEvent, Event};
 use crate::parse::{parse, Item};
 use crate::resumable::lookup::{check_resume, Refusal};
+use crate::resumable::terminal::has_type;
 use crate::resumable::StreamToken;
 
 /// rmcp's `EventStore` on a [`Hub`]: each rmcp stream is a hub topic; events
@@ -49,6 +51,10 @@ pub struct HubEventStore {
     hub: Hub,
     keys: [u64; 4],
     prefix: Arc<str>,
+    ttl: Duration,
+    /// On a Redis hub: sets the expiry of each stream's keys.
+    #[cfg(feature = "redis")]
+    expiry: Option<Arc<expiry::TopicExpiry>>,
 }
 
 impl HubEventStore {
@@ -59,10 +65,39 @@ impl HubEventStore {
         let random = StreamToken::generate().to_string();
         let more = StreamToken::generate().to_string();
         Self {
+            #[cfg(feature = "redis")]
+            expiry: hub
+                .config()
+                .redis_config()
+                .map(|config| Arc::new(expiry::TopicExpiry::new(config.clone()))),
             hub,
             keys: keys_from(format!("{random}{more}").as_bytes()),
             prefix: Arc::from("mcp:"),
+            ttl: Self::DEFAULT_TTL,
         }
+    }
+
+    /// The default [`HubEventStore::ttl`]: one day.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+    /// How long a stream's events stay resumable on a Redis hub: its keys
+    /// expire this long after its priming event, and again after its
+    /// response (values are kept between 1 second and 365 days). A stream
+    /// still open after that (the standalone `GET` stream) starts a new
+    /// history, and a resume from before gets nothing. On the in-memory
+    /// engine the hub's [`idle_timeout`](crate::HubConfig::idle_timeout) and
+    /// [`max_topics`](crate::HubConfig::max_topics) bound the streams kept.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let store = tower_sse::mcp::HubEventStore::new(tower_sse::Hub::new())
+    ///     .ttl(Duration::from_secs(3600));
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.clamp(Duration::from_secs(1), Duration::from_secs(365 * 24 * 3600));
+        self
     }
 
     /// The secret every node serving the same streams shares; it keys the
@@ -150,15 +185,12 @@ fn decode(token: &str, event: &EncodedEvent) -> Option<ServerSseMessage> {
             _ => {}
         }
     }
-    let ends = matches!(
-        json,
-        Some(ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_))
-    );
-    let id = event_id(token, &hub_id?, ends);
+    let hub_id = hub_id?;
     let mut message = match json {
-        Some(json) => ServerSseMessage::new(id, json),
-        None => ServerSseMessage::priming(id, retry.unwrap_or_default()),
+        Some(json) => ServerSseMessage::new(String::new(), json),
+        None => ServerSseMessage::priming(String::new(), retry.unwrap_or_default()),
     };
+    message.event_id = Some(event_id(token, &hub_id, ends_request(&message)));
     message.retry = retry;
     Some(message)
 }
@@ -181,7 +213,16 @@ impl EventStore for HubEventStore {
         let token = self.token(stream_id);
         let topic = format!("{}{token}", self.prefix);
         let id = self.hub.publish(&topic, encode(event)?).await?;
-        Ok(event_id(&token, id.as_str(), ends_request(event)))
+        let ends = ends_request(event);
+        #[cfg(feature = "redis")]
+        if let (Some(expiry), true) = (&self.expiry, ends || event.message.is_none()) {
+            // The priming event starts the clock, the response restarts it:
+            // two commands per request, none per event in between.
+            if let Err(error) = expiry.expire(&topic, self.ttl).await {
+                tracing::warn!(%error, "could not set the expiry of an MCP stream's keys");
+            }
+        }
+        Ok(event_id(&token, id.as_str(), ends))
     }
 
     async fn replay_events_after(
@@ -236,11 +277,7 @@ impl EventStore for HubEventStore {
 }
 
 fn is_gap(event: &EncodedEvent) -> bool {
-    let bytes = event.as_bytes();
-    bytes
-        .strip_prefix(b"event: ")
-        .and_then(|rest| rest.strip_prefix(GAP_EVENT_TYPE.as_str().as_bytes()))
-        .is_some_and(|rest| rest.first() == Some(&b'\n'))
+    has_type(event, GAP_EVENT_TYPE.as_str())
 }
 
 /// A replay, then live events, until a request's response or a gap (a
@@ -259,37 +296,44 @@ impl Stream for Replay {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        loop {
-            if this.done {
-                return Poll::Ready(None);
-            }
-            let event = match this.first.take() {
-                Some(event) => event,
-                None => {
-                    let subscription = this
-                        .subscription
-                        .get_mut()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    match Pin::new(subscription).poll_next(cx) {
-                        Poll::Ready(Some(event)) => event,
-                        Poll::Ready(None) => {
-                            this.done = true;
-                            return Poll::Ready(None);
-                        }
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-            };
-            if is_gap(&event) {
-                // Not an event of this stream (or its history is gone).
-                this.done = true;
-                return Poll::Ready(None);
-            }
-            if let Some(message) = decode(&this.token, &event) {
-                this.done = ends_request(&message);
-                return Poll::Ready(Some(message));
-            }
+        if this.done {
+            return Poll::Ready(None);
         }
+        let event = match this.first.take() {
+            Some(event) => event,
+            None => {
+                let subscription = this
+                    .subscription
+                    .get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match Pin::new(subscription).poll_next(cx) {
+                    Poll::Ready(Some(event)) => event,
+                    Poll::Ready(None) => {
+                        this.done = true;
+                        return Poll::Ready(None);
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        };
+        if is_gap(&event) {
+            // Not an event of this stream (or its history is gone).
+            this.done = true;
+            return Poll::Ready(None);
+        }
+        let Some(message) = decode(&this.token, &event) else {
+            // Skipping it would replay around a hole (and wait forever
+            // for a response that was this event): end the replay, the
+            // client resumes or retries the call.
+            tracing::warn!(
+                token = %this.token,
+                "stored MCP event cannot be decoded; ending the replay"
+            );
+            this.done = true;
+            return Poll::Ready(None);
+        };
+        this.done = ends_request(&message);
+        Poll::Ready(Some(message))
     }
 }
 
@@ -315,5 +359,49 @@ mod tests {
         assert_ne!(a.token("x"), a.token("y"));
         assert_ne!(a.token("x"), c.token("x"));
         assert_eq!(a.token("x").len(), 32);
+    }
+}
+
+#[cfg(feature = "redis")]
+mod expiry {
+    //! The expiry of an MCP stream's keys on a Redis hub.
+
+    use std::time::Duration;
+
+    use tokio::sync::OnceCell;
+
+    use crate::redis::{Connection, RedisConfig};
+
+    pub(super) struct TopicExpiry {
+        config: RedisConfig,
+        connection: OnceCell<Connection>,
+    }
+
+    impl TopicExpiry {
+        pub(super) fn new(config: RedisConfig) -> Self {
+            Self {
+                config,
+                connection: OnceCell::new(),
+            }
+        }
+
+        /// Makes `topic`'s keys expire after `ttl` (whole seconds, at least 1).
+        pub(super) async fn expire(&self, topic: &str, ttl: Duration) -> Result<(), String> {
+            let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+            let mut pipe = redis::pipe();
+            self.config.keys(topic).expire(&mut pipe, seconds);
+            let work = async {
+                let connection = self
+                    .connection
+                    .get_or_try_init(|| Connection::for_commands(&self.config))
+                    .await?;
+                let mut conn = connection.clone();
+                pipe.query_async::<()>(&mut conn).await
+            };
+            match tokio::time::timeout(self.config.patience(), work).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err("redis did not answer in time".to_owned()),
+            }
+        }
     }
 }

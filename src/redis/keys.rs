@@ -18,6 +18,22 @@ pub(crate) struct TopicKeys {
 }
 
 impl TopicKeys {
+    /// Adds to `pipe` the commands that make the topic's keys expire after
+    /// `seconds`. Each command names one key, so on a cluster each goes to
+    /// the shard that owns it.
+    ///
+    /// The epoch goes a second before the stream and the counter: a stream
+    /// found without its epoch gets a new one, but an epoch with an expiry
+    /// and no stream is taken for the epoch of a topic nobody published to
+    /// yet and kept, so if it outlived the stream a stale id would name new
+    /// events.
+    pub(crate) fn expire(&self, pipe: &mut redis::Pipeline, seconds: i64) {
+        pipe.expire(&self.epoch, seconds).ignore();
+        for key in [&self.stream, &self.seq] {
+            pipe.expire(key, seconds.saturating_add(1)).ignore();
+        }
+    }
+
     pub(crate) fn new(prefix: &str, topic: &str) -> Self {
         let mut stream = String::with_capacity(prefix.len() + topic.len() + 2);
         stream.push_str(prefix);

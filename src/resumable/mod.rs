@@ -100,7 +100,7 @@ pub(crate) mod lookup;
 mod reader;
 mod records;
 mod registry;
-mod terminal;
+pub(crate) mod terminal;
 mod token;
 mod writer;
 

@@ -23,13 +23,9 @@ fn backend(e: impl Into<crate::error::BoxError>) -> Error {
 }
 
 /// Makes every key of `topic` (stream, epoch, entry counter) expire after
-/// `seconds`. Each command names one key, so on a cluster each goes to the
-/// shard that owns it.
+/// `seconds` (see `TopicKeys::expire`).
 fn expire_topic(pipe: &mut redis::Pipeline, config: &RedisConfig, topic: &str, seconds: i64) {
-    let keys = config.keys(topic);
-    for key in [keys.stream, keys.epoch, keys.seq] {
-        pipe.expire(key, seconds).ignore();
-    }
+    config.keys(topic).expire(pipe, seconds);
 }
 
 /// Whole seconds for `EXPIRE`, at least one.
