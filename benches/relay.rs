@@ -19,18 +19,17 @@
 mod support;
 
 use std::convert::Infallible;
-use std::pin::pin;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::stream;
-use http_body::{Body, Frame};
-use http_body_util::{BodyExt, StreamBody};
+use http_body::Frame;
+use http_body_util::StreamBody;
 use serde::Serialize;
 use tower_sse::relay::Relay;
 use tower_sse::{Event, EventStream, EventType, IntoEvent, LastEventId};
 
-use support::{paired_ratio, per_sec, print_ratio, print_table, Mode, Series};
+use support::{drain, drain_count, paired_ratio, per_sec, print_ratio, print_table, Mode, Series};
 
 #[derive(Debug, Clone, Serialize)]
 struct ChatEvent {
@@ -88,36 +87,6 @@ fn relayed(
         std::future::ready(Ok::<_, Infallible>(response))
     };
     EventStream::new(Relay::new(connect).stream(None))
-}
-
-async fn drain<B>(body: B) -> Vec<u8>
-where
-    B: Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let mut body = pin!(body);
-    let mut out = Vec::new();
-    while let Some(frame) = body.as_mut().frame().await {
-        if let Ok(data) = frame.expect("body error").into_data() {
-            out.extend_from_slice(&data);
-        }
-    }
-    out
-}
-
-async fn drain_count<B>(body: B) -> usize
-where
-    B: Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let mut body = pin!(body);
-    let mut n = 0;
-    while let Some(frame) = body.as_mut().frame().await {
-        if let Ok(data) = frame.expect("body error").into_data() {
-            n += data.len();
-        }
-    }
-    n
 }
 
 fn main() {

@@ -28,7 +28,6 @@ mod support;
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,13 +37,15 @@ use axum::routing::get;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
 use futures_util::{stream, StreamExt};
-use http_body::{Body, Frame};
-use http_body_util::{BodyExt, StreamBody};
+use http_body::Frame;
+use http_body_util::StreamBody;
 use serde::Serialize;
 use tower::{Layer, ServiceExt};
 use tower_sse::{Event, EventStream, EventType, IntoEvent, SseLayer};
 
-use support::{paired_ratio, per_sec, print_ratio, print_table, si, Mode, Series};
+use support::{
+    drain, drain_count, paired_ratio, per_sec, print_ratio, print_table, si, Mode, Series,
+};
 
 /// A chat message as an application would have it; its JSON is ~120 bytes.
 #[derive(Debug, Clone, Serialize)]
@@ -194,38 +195,6 @@ fn response(contender: Contender, payload: Payload) -> Response {
         }
         _ => unreachable!("payload kind matches the contender"),
     }
-}
-
-/// Polls `body` to its end; returns the bytes it produced.
-async fn drain<B>(body: B) -> Vec<u8>
-where
-    B: Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let mut body = pin!(body);
-    let mut out = Vec::new();
-    while let Some(frame) = body.as_mut().frame().await {
-        if let Ok(data) = frame.expect("body error").into_data() {
-            out.extend_from_slice(&data);
-        }
-    }
-    out
-}
-
-/// Polls `body` to its end; returns how many bytes it produced.
-async fn drain_count<B>(body: B) -> usize
-where
-    B: Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let mut body = pin!(body);
-    let mut bytes = 0;
-    while let Some(frame) = body.as_mut().frame().await {
-        if let Ok(data) = frame.expect("body error").into_data() {
-            bytes += data.len();
-        }
-    }
-    bytes
 }
 
 /// The body of `contender`'s response, through `SseLayer` for the layer

@@ -22,13 +22,7 @@ use tower_sse::{EventId, Hub, HubConfig, PublishOptions};
 const SOON: Duration = Duration::from_secs(15);
 
 fn config(cluster: &RedisCluster) -> RedisConfig {
-    RedisConfig::cluster(cluster.urls())
-        .unwrap()
-        .key_prefix("contract:")
-        .block_timeout(Duration::from_millis(500))
-        .backoff(Duration::from_millis(20), Duration::from_millis(200))
-        .connect_timeout(Duration::from_millis(500))
-        .response_timeout(Duration::from_millis(1000))
+    cluster.config("contract:")
 }
 
 fn hubs(cluster: &RedisCluster, prefix: &str) -> impl Hubs {

@@ -146,3 +146,36 @@ pub(crate) fn print_ratio(label: &str, ratio: f64, target: Option<f64>) {
         None => println!("  {label:<44} {ratio:>6.2}x"),
     }
 }
+
+/// Polls `body` to its end; returns every byte it produced.
+pub(crate) async fn drain<B>(body: B) -> Vec<u8>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::new();
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        if let Ok(data) = frame.expect("body error").into_data() {
+            out.extend_from_slice(&data);
+        }
+    }
+    out
+}
+
+/// Polls `body` to its end; returns how many bytes it produced (no copy on
+/// the measured path).
+pub(crate) async fn drain_count<B>(body: B) -> usize
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let mut body = std::pin::pin!(body);
+    let mut bytes = 0;
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        if let Ok(data) = frame.expect("body error").into_data() {
+            bytes += data.len();
+        }
+    }
+    bytes
+}

@@ -126,6 +126,18 @@ impl RedisCluster {
             .collect()
     }
 
+    /// A client configuration for this cluster under `prefix`, with short
+    /// timeouts and backoff so failovers are seen within a test's patience.
+    pub(crate) fn config(&self, prefix: &str) -> tower_sse::redis::RedisConfig {
+        tower_sse::redis::RedisConfig::cluster(self.urls())
+            .unwrap()
+            .key_prefix(prefix)
+            .block_timeout(Duration::from_millis(500))
+            .backoff(Duration::from_millis(20), Duration::from_millis(200))
+            .connect_timeout(Duration::from_millis(500))
+            .response_timeout(Duration::from_millis(1000))
+    }
+
     /// The port of the master that owns `key`'s slot now.
     pub(crate) fn master_of(&self, key: &str) -> u16 {
         let slot = self.slot(key);
