@@ -89,7 +89,7 @@ async fn open(kind: Kind, hub: &Hub, multi: &Multiplexer) -> Box<dyn BodyFrames>
             topics.extend((1..64).map(|n| format!("idle-{n}")));
             let mut stream = multi.subscribe(MultiRequest::new(topics)).await.unwrap();
             stream.next().await.unwrap(); // the priming event
-            Box::new(EventStream::new(stream))
+            Box::new(EventStream::from(stream))
         }
     }
 }
@@ -178,7 +178,7 @@ async fn multi_route(State((_, multi)): State<(Hub, Multiplexer)>) -> axum::resp
     let mut topics = vec![HOT.to_owned()];
     topics.extend((1..64).map(|n| format!("idle-{n}")));
     let stream = multi.subscribe(MultiRequest::new(topics)).await.unwrap();
-    EventStream::new(stream).into_response()
+    EventStream::from(stream).into_response()
 }
 
 /// One round over loopback HTTP: a real axum server and `n` TCP clients

@@ -179,9 +179,8 @@ impl<T: IntoEvent> EventItem for T {
 impl sealed::Sealed for crate::multi::MultiEvent {}
 
 impl EventItem for crate::multi::MultiEvent {
-    fn encode_item(self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
-        self.write(buf);
-        Ok(None)
+    fn encode_item(self, _buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
+        Ok(Some(self.into_bytes()))
     }
 }
 

@@ -37,7 +37,7 @@ async fn events(
 ) -> Response {
     let (parts, _) = request.into_parts();
     match multi.subscribe_parts(&parts, q.topics.split(',')).await {
-        Ok(stream) => EventStream::new(stream)
+        Ok(stream) => EventStream::from(stream)
             .into_http_response()
             .into_response(),
         Err(refusal) => refusal.into_response(),

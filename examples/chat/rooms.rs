@@ -50,7 +50,7 @@ async fn events(
 ) -> Response {
     let (parts, _) = request.into_parts();
     match multi.subscribe_parts(&parts, q.rooms.split(',')).await {
-        Ok(stream) => EventStream::new(stream).into_response(),
+        Ok(stream) => EventStream::from(stream).into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }

@@ -82,7 +82,7 @@ async fn events(
 ) -> Response {
     let (parts, _) = request.into_parts();
     match multi.subscribe_parts(&parts, q.topics.split(',')).await {
-        Ok(stream) => EventStream::new(stream).into_response(),
+        Ok(stream) => EventStream::from(stream).into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }

@@ -3,8 +3,21 @@
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// The two characters of every 12-bit value: a group of three bytes is two
+/// lookups.
+const PAIRS: [[u8; 2]; 4096] = {
+    let mut pairs = [[0; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        pairs[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
+        i += 1;
+    }
+    pairs
+};
+
 /// Encodes `input` into `out` and returns the number of bytes written;
 /// `out` must hold `encoded_len(input.len())` bytes.
+#[inline]
 pub(crate) fn encode(input: &[u8], out: &mut [u8]) -> usize {
     let sym = |word: u32, shift: u32| ALPHABET[(word >> shift & 63) as usize];
     let mut n = 0;
@@ -12,10 +25,8 @@ pub(crate) fn encode(input: &[u8], out: &mut [u8]) -> usize {
     let tail = full.remainder();
     for (chunk, dest) in full.zip(out.chunks_exact_mut(4)) {
         let word = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
-        dest[0] = sym(word, 18);
-        dest[1] = sym(word, 12);
-        dest[2] = sym(word, 6);
-        dest[3] = sym(word, 0);
+        dest[..2].copy_from_slice(&PAIRS[(word >> 12) as usize]);
+        dest[2..].copy_from_slice(&PAIRS[(word & 0xfff) as usize]);
         n += 4;
     }
     if !tail.is_empty() {

@@ -31,7 +31,8 @@ use super::mac::{CursorKey, TagState};
 /// `Last-Event-ID` may be CORS-safelisted.
 pub(crate) const MAX_CURSOR_LEN: usize = 128;
 const MAX_RAW: usize = 96;
-const VERSION: u8 = 1;
+/// 2: the tag pads the header to a word (version 1 cursors count as lost).
+const VERSION: u8 = 2;
 const HEADER: usize = 9;
 const TAG: usize = 8;
 /// Bytes left for deltas.
@@ -40,60 +41,9 @@ pub(crate) const DELTA_BUDGET: usize = MAX_RAW - HEADER - TAG;
 /// The base64 length of the header: 9 bytes, three whole groups.
 const HEADER_TEXT: usize = HEADER / 3 * 4;
 const TAIL: usize = MAX_RAW - HEADER;
-
-/// A cursor, inline (no allocation per event): the header's base64 text
-/// (shared by every cursor of one checkpoint) and the raw deltas and tag,
-/// written as base64 straight into the frame. The header is a whole number
-/// of base64 groups, so its text followed by the tail's is the text of the
-/// whole.
-#[derive(Clone, Copy)]
-pub(crate) struct CursorText {
-    header: [u8; HEADER_TEXT],
-    tail: [u8; TAIL],
-    /// Bytes of `tail` used; 0 for no cursor (a cursor always has a tag).
-    len: u8,
-}
-
-impl CursorText {
-    /// No cursor: the event carries no id, so the browser keeps its own.
-    pub(crate) fn empty() -> Self {
-        Self {
-            header: [0; HEADER_TEXT],
-            tail: [0; TAIL],
-            len: 0,
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Appends the base64 text to `buf`.
-    #[inline]
-    pub(crate) fn write_to(&self, buf: &mut bytes::BytesMut) {
-        if self.is_empty() {
-            return;
-        }
-        let tail = &self.tail[..usize::from(self.len)];
-        let mut text = [0; MAX_CURSOR_LEN];
-        text[..HEADER_TEXT].copy_from_slice(&self.header);
-        let n = base64::encode(tail, &mut text[HEADER_TEXT..]);
-        buf.extend_from_slice(&text[..HEADER_TEXT + n]);
-    }
-
-    /// The base64 text.
-    pub(crate) fn to_text(self) -> String {
-        let mut buf = bytes::BytesMut::new();
-        self.write_to(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    }
-}
-
-impl std::fmt::Debug for CursorText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_text())
-    }
-}
+/// Zeros after the subscriber and the header in the tag's input, so that the
+/// deltas start on a word of the hash (8 + 9 + 7 = 24 bytes).
+const TAG_PAD: [u8; 7] = [0; 7];
 
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let len = a.len().min(b.len()).min(255);
@@ -146,23 +96,24 @@ impl CursorBase {
         let mut tag = key.start();
         tag.write(&subscriber.to_le_bytes());
         tag.write(&raw);
+        tag.write(&TAG_PAD);
         let mut header = [0; HEADER_TEXT];
         base64::encode(&raw, &mut header);
         Self { tag, header }
     }
 
-    /// Writes a cursor from deltas given as (topic index, shared prefix
-    /// length, suffix). They must fit in [`DELTA_BUDGET`] (checked by the
-    /// caller with [`delta_parts`]); extra deltas are left out rather than
-    /// overflow.
+    /// Writes the base64 text of the cursor with deltas given as (topic
+    /// index, shared prefix length, suffix) at the start of `text` and
+    /// returns its length; `text` must hold [`MAX_CURSOR_LEN`] bytes (a
+    /// shorter one gets a cut cursor, never a panic). The deltas must fit in
+    /// [`DELTA_BUDGET`] (checked by the caller with [`delta_parts`]); extra
+    /// deltas are left out rather than overflow.
     #[inline]
-    pub(crate) fn encode<'a, I>(&self, deltas: I) -> CursorText
+    pub(crate) fn write<'a, I>(&self, deltas: I, text: &mut [u8]) -> usize
     where
         I: IntoIterator<Item = (u8, usize, &'a [u8])>,
     {
-        let mut text = CursorText::empty();
-        text.header = self.header;
-        let raw = &mut text.tail;
+        let mut raw = [0; TAIL];
         let mut n = 0;
         for (index, prefix, suffix) in deltas {
             let (Ok(prefix), Ok(suffix_len)) = (u8::try_from(prefix), u8::try_from(suffix.len()))
@@ -180,33 +131,31 @@ impl CursorBase {
         tag.write(&raw[..n]);
         raw[n..n + TAG].copy_from_slice(&tag.finish().to_le_bytes());
         n += TAG;
-        #[allow(clippy::cast_possible_truncation)]
-        {
-            text.len = n as u8;
-        }
-        text
+        let Some((header, rest)) = text.split_at_mut_checked(HEADER_TEXT) else {
+            return 0;
+        };
+        header.copy_from_slice(&self.header);
+        HEADER_TEXT + base64::encode(&raw[..n], rest)
     }
 }
 
-/// Writes a cursor. The deltas (topic index, snapshot position, current
-/// position) must fit in [`DELTA_BUDGET`]; extra deltas are left out rather
-/// than overflow.
+/// The text of a cursor. The deltas (topic index, snapshot position,
+/// current position) must fit in [`DELTA_BUDGET`]; extra deltas are left out
+/// rather than overflow.
 #[cfg(test)]
-pub(crate) fn encode<'a, I>(
-    key: &CursorKey,
-    subscriber: u64,
-    checkpoint: u64,
-    deltas: I,
-) -> CursorText
+pub(crate) fn encode<'a, I>(key: &CursorKey, subscriber: u64, checkpoint: u64, deltas: I) -> String
 where
     I: IntoIterator<Item = (u8, &'a [u8], &'a [u8])>,
 {
-    CursorBase::new(key, subscriber, checkpoint).encode(deltas.into_iter().map(
-        |(index, base, position)| {
+    let mut text = [0; MAX_CURSOR_LEN];
+    let len = CursorBase::new(key, subscriber, checkpoint).write(
+        deltas.into_iter().map(|(index, base, position)| {
             let prefix = common_prefix(base, position);
             (index, prefix, &position[prefix..])
-        },
-    ))
+        }),
+        &mut text,
+    );
+    String::from_utf8(text[..len].to_vec()).unwrap_or_default()
 }
 
 /// A verified cursor.
@@ -274,7 +223,12 @@ pub(crate) fn decode(key: &CursorKey, subscriber: u64, text: &[u8]) -> Option<De
     let end = n - TAG;
     let mut tag = [0; 8];
     tag.copy_from_slice(&raw[end..n]);
-    let expected = key.tag(&[&subscriber.to_le_bytes(), &raw[..end]]);
+    let expected = key.tag(&[
+        &subscriber.to_le_bytes(),
+        &raw[..HEADER],
+        &TAG_PAD,
+        &raw[HEADER..end],
+    ]);
     // Compare without an early exit.
     if (u64::from_le_bytes(tag) ^ expected) != 0 {
         return None;
@@ -314,8 +268,8 @@ mod tests {
     #[test]
     fn a_cursor_without_deltas_is_23_characters() {
         let text = encode(&key(), 0, 42, []);
-        assert_eq!(text.to_text().len(), 23);
-        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
+        assert_eq!(text.len(), 23);
+        let decoded = decode(&key(), 0, text.as_bytes()).unwrap();
         assert_eq!(decoded.checkpoint(), 42);
         assert_eq!(decoded.deltas().count(), 0);
     }
@@ -326,7 +280,7 @@ mod tests {
         let position: &[u8] = b"k3j2h1.1042";
         assert_eq!(delta_len(base, position), Some(5));
         let text = encode(&key(), 0, 1, [(3, base, position)]);
-        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
+        let decoded = decode(&key(), 0, text.as_bytes()).unwrap();
         let delta = decoded.deltas().next().unwrap();
         assert_eq!(delta.index, 3);
         assert_eq!(delta.suffix, b"42");
@@ -344,17 +298,17 @@ mod tests {
             9,
             deltas.iter().map(|(i, b, p)| (*i, &b[..], &p[..])),
         );
-        assert!(text.to_text().len() <= MAX_CURSOR_LEN);
-        let decoded = decode(&key(), 0, text.to_text().as_bytes()).unwrap();
+        assert!(text.len() <= MAX_CURSOR_LEN);
+        let decoded = decode(&key(), 0, text.as_bytes()).unwrap();
         assert_eq!(decoded.deltas().count(), DELTA_BUDGET / 8);
     }
 
     #[test]
     fn another_subscribers_or_keys_cursor_does_not_verify() {
         let text = encode(&key(), 1, 5, []);
-        assert!(decode(&key(), 1, text.to_text().as_bytes()).is_some());
-        assert!(decode(&key(), 2, text.to_text().as_bytes()).is_none());
-        assert!(decode(&CursorKey::new([8; 16]), 1, text.to_text().as_bytes()).is_none());
+        assert!(decode(&key(), 1, text.as_bytes()).is_some());
+        assert!(decode(&key(), 2, text.as_bytes()).is_none());
+        assert!(decode(&CursorKey::new([8; 16]), 1, text.as_bytes()).is_none());
         assert!(decode(&key(), 1, b"5").is_none());
         assert!(decode(&key(), 1, &[b'A'; 200]).is_none());
     }
@@ -377,8 +331,8 @@ mod tests {
                 })
                 .collect();
             let text = encode(&key(), subscriber, checkpoint, deltas.iter().copied());
-            prop_assert!(text.to_text().len() <= MAX_CURSOR_LEN);
-            let decoded = decode(&key(), subscriber, text.to_text().as_bytes()).unwrap();
+            prop_assert!(text.len() <= MAX_CURSOR_LEN);
+            let decoded = decode(&key(), subscriber, text.as_bytes()).unwrap();
             prop_assert_eq!(decoded.checkpoint(), checkpoint);
             let got: Vec<_> = decoded.deltas().collect();
             prop_assert_eq!(got.len(), deltas.len());
@@ -391,7 +345,7 @@ mod tests {
         #[test]
         fn every_single_byte_edit_fails_verification(at in 0_usize..23, to in any::<u8>()) {
             let text = encode(&key(), 0, 77, []);
-            let mut edited = text.to_text().as_bytes().to_vec();
+            let mut edited = text.as_bytes().to_vec();
             prop_assume!(edited[at] != to);
             edited[at] = to;
             prop_assert!(decode(&key(), 0, &edited).is_none());

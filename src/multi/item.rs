@@ -1,12 +1,9 @@
 //! [`MultiEvent`]: one event of a multi-topic stream, as it goes on the wire.
 
 use std::fmt;
-
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
-
-use super::cursor::CursorText;
+use bytes::Bytes;
 
 /// One event of a [`MultiSubscription`](super::MultiSubscription): the hub's
 /// shared encoded bytes (without their final blank line), followed by this
@@ -14,8 +11,11 @@ use super::cursor::CursorText;
 ///
 /// Within one SSE event the last `event:` and `id:` lines win, so the browser
 /// sees the topic as the event type and the cursor as `lastEventId`, and the
-/// payload is never re-encoded: [`EventStream`](crate::EventStream) writes the
-/// shared bytes and the two lines into its frame.
+/// payload is never re-encoded. Each event is written once into the
+/// subscription's own buffer; for a whole stream of them, put the
+/// subscription into an [`EventStream`](crate::EventStream) with
+/// `EventStream::from` instead, which writes runs of events straight into
+/// frames (see [`MultiFrames`](super::MultiFrames)).
 ///
 /// ```
 /// use futures_util::StreamExt;
@@ -36,45 +36,62 @@ use super::cursor::CursorText;
 /// ```
 #[derive(Clone)]
 pub struct MultiEvent {
-    /// The bytes the body is a range of: the hub's shared event, moved in
-    /// without a reference count of its own.
-    pub(crate) bytes: Bytes,
-    pub(crate) body: Range<u32>,
-    /// `event: <topic>\n`, or empty.
-    pub(crate) type_line: Bytes,
-    pub(crate) topic: Label,
-    pub(crate) cursor: CursorText,
+    /// The event's wire form.
+    wire: Bytes,
+    /// Where its own lines (`event:`, `id:`) start.
+    lines: u32,
+    /// Where its cursor is; empty without one.
+    cursor: Range<u32>,
+    topic: Topic,
 }
 
-/// `range` in the compact form a [`MultiEvent`] keeps (events are far below
-/// 4 GiB; a larger one is sent empty rather than wrapped).
-pub(crate) fn span(range: Range<usize>) -> Range<u32> {
-    match (u32::try_from(range.start), u32::try_from(range.end)) {
-        (Ok(start), Ok(end)) => start..end,
-        _ => 0..0,
-    }
+/// What a [`MultiSubscription`](super::MultiSubscription) wrote for one event:
+/// offsets from the event's start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written {
+    /// Where its own lines (`event:`, `id:`) start.
+    pub(crate) lines: usize,
+    /// Where its cursor starts and ends; `(0, 0)` without one.
+    pub(crate) cursor: (usize, usize),
+    pub(crate) named: Named,
 }
 
-/// Where [`MultiEvent::topic`] comes from.
-#[derive(Clone)]
-pub(crate) enum Label {
+/// Where the topic of a written event is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Named {
     /// The stream's own event: no topic.
     None,
-    /// The topic named by the `event:` line (no copy of the name per event).
+    /// By its `event:` line.
     TypeLine,
-    /// A topic named apart from the event type (a gap event).
+    /// Apart from its type (a gap event): topic `i` of the subscription.
+    Topic(usize),
+}
+
+#[derive(Clone)]
+enum Topic {
+    None,
+    TypeLine,
     Named(Bytes),
 }
 
+/// `n` as a `u32` offset (events are far below 4 GiB; a larger one reports
+/// no topic or cursor rather than a wrong one).
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl MultiEvent {
-    /// The stream's own event (no topic): `body` then `type_line`.
-    pub(crate) fn own(body: Bytes, type_line: Bytes, cursor: CursorText) -> Self {
+    pub(crate) fn new(wire: Bytes, written: Written, from: &super::MultiSubscription) -> Self {
+        let topic = match written.named {
+            Named::None => Topic::None,
+            Named::TypeLine => Topic::TypeLine,
+            Named::Topic(i) => Topic::Named(from.name(i).clone()),
+        };
         Self {
-            body: span(0..body.len()),
-            bytes: body,
-            type_line,
-            topic: Label::None,
-            cursor,
+            wire,
+            lines: offset(written.lines),
+            cursor: offset(written.cursor.0)..offset(written.cursor.1),
+            topic,
         }
     }
 
@@ -83,12 +100,13 @@ impl MultiEvent {
     #[must_use]
     pub fn topic(&self) -> Option<&str> {
         let name = match &self.topic {
-            Label::None => return None,
-            Label::Named(name) => &name[..],
-            Label::TypeLine => self
-                .type_line
+            Topic::None => return None,
+            Topic::Named(name) => &name[..],
+            Topic::TypeLine => self
+                .wire
+                .get(self.lines as usize..)?
                 .strip_prefix(b"event: ")
-                .and_then(|t| t.strip_suffix(b"\n"))?,
+                .and_then(|rest| rest.split(|&b| b == b'\n').next())?,
         };
         std::str::from_utf8(name).ok()
     }
@@ -97,30 +115,21 @@ impl MultiEvent {
     /// (empty for an event without an id).
     #[must_use]
     pub fn cursor(&self) -> String {
-        self.cursor.to_text()
+        let id = self
+            .wire
+            .get(self.cursor.start as usize..self.cursor.end as usize)
+            .unwrap_or_default();
+        String::from_utf8_lossy(id).into_owned()
     }
 
-    /// The wire form (one copy; the stream itself writes it into its frame).
+    /// The wire form (no copy).
     #[must_use]
     pub fn to_bytes(&self) -> Bytes {
-        let mut buf = BytesMut::new();
-        self.write(&mut buf);
-        buf.freeze()
+        self.wire.clone()
     }
 
-    #[inline]
-    pub(crate) fn write(&self, buf: &mut BytesMut) {
-        let range = self.body.start as usize..self.body.end as usize;
-        let body = self.bytes.get(range).unwrap_or_default();
-        buf.reserve(body.len() + self.type_line.len() + 128 + 6);
-        buf.extend_from_slice(body);
-        buf.extend_from_slice(&self.type_line);
-        if !self.cursor.is_empty() {
-            buf.extend_from_slice(b"id: ");
-            self.cursor.write_to(buf);
-            buf.extend_from_slice(b"\n");
-        }
-        buf.extend_from_slice(b"\n");
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.wire
     }
 }
 
@@ -129,7 +138,7 @@ impl fmt::Debug for MultiEvent {
         f.debug_struct("MultiEvent")
             .field("topic", &self.topic())
             .field("cursor", &self.cursor())
-            .field("bytes", &self.body.len())
+            .field("bytes", &self.wire.len())
             .finish()
     }
 }

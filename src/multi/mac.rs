@@ -162,8 +162,13 @@ impl TagState {
             m.copy_from_slice(word);
             self.compress(u64::from_le_bytes(m));
         }
-        for &b in words.remainder() {
-            self.write_byte(b);
+        // The rest (under a word) as one word: `ntail` is 0 here.
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut m = [0; 8];
+            m[..rest.len()].copy_from_slice(rest);
+            self.tail = u64::from_le_bytes(m);
+            self.ntail = rest.len();
         }
     }
 

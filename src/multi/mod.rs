@@ -14,7 +14,7 @@
 //! let hub = Hub::new();
 //! let multi = Multiplexer::new(hub.clone());
 //! let stream = multi.subscribe(MultiRequest::new(["rooms/1", "rooms/2"])).await?;
-//! let response = EventStream::new(stream).into_http_response();
+//! let response = EventStream::from(stream).into_http_response();
 //! # drop(response); Ok(()) }
 //! ```
 //!
@@ -144,9 +144,11 @@ mod authorize;
 mod base64;
 mod checkpoint;
 mod cursor;
+mod frames;
 mod item;
 mod mac;
 mod multiplexer;
+mod position;
 mod ready;
 #[cfg(feature = "redis")]
 mod redis_checkpoints;
@@ -157,6 +159,7 @@ mod wire;
 
 pub use authorize::{AllowAll, Authorize, Subscriber};
 pub use checkpoint::{CheckpointStore, MemoryCheckpoints, StoreFuture};
+pub use frames::{MultiFrames, MultiRun};
 pub use item::MultiEvent;
 pub use mac::CursorKey;
 pub use multiplexer::Multiplexer;

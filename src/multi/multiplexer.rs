@@ -293,7 +293,7 @@ impl Multiplexer {
     /// async fn events(State(multi): State<Multiplexer>, Query(q): Query<Topics>, request: Request) -> Response {
     ///     let (parts, _) = request.into_parts();
     ///     match multi.subscribe_parts(&parts, q.topics.split(',')).await {
-    ///         Ok(stream) => EventStream::new(stream).into_http_response().into_response(),
+    ///         Ok(stream) => EventStream::from(stream).into_http_response().into_response(),
     ///         Err(refusal) => refusal.into_response(),
     ///     }
     /// }

@@ -111,7 +111,8 @@ where
         if register {
             self.shared.parent.register(cx.waker());
         }
-        self.shared.side.swap(false, Ordering::AcqRel)
+        // Read before swapping: a delivery costs no atomic write here.
+        self.shared.side.load(Ordering::Acquire) && self.shared.side.swap(false, Ordering::AcqRel)
     }
 
     /// Adds a stream under the next index (the number of pushes so far).

@@ -14,16 +14,22 @@ use tokio::time::{Instant, Sleep};
 
 use super::audience::{includes, Tag};
 use super::checkpoint::{Snapshot, StoreFuture};
-use super::cursor::{self, CursorBase, CursorText, DELTA_BUDGET};
-use super::item::{span, Label, MultiEvent};
+use super::cursor::{self, CursorBase, DELTA_BUDGET};
+use super::item::{MultiEvent, Named, Written};
 use super::mac::random_u64;
 use super::multiplexer::Multiplexer;
+use super::position::Position;
 use super::ready::ReadySet;
 use super::wire::{scan, Header};
 use crate::event::EncodedEvent;
 use crate::Subscription;
 
 const GAP_LINE: &[u8] = b"event: sse-gap\n";
+/// How much buffer the per-event stream takes at a time for the events it
+/// writes: one allocation for a few dozen events.
+const EVENT_BUFFER: usize = 4096;
+/// What an event takes after its type line: `id: `, a cursor, two line ends.
+const TAIL_CURSOR: usize = 4 + super::cursor::MAX_CURSOR_LEN + 2;
 /// The retry hint sent when a checkpoint cannot be saved.
 const SAVE_FAILED_RETRY: &[u8] = b"retry: 2000\n";
 
@@ -42,11 +48,11 @@ pub(crate) enum Start {
 pub(crate) struct TopicState {
     pub(crate) name: Bytes,
     /// `event: <name>\n`
-    type_line: Bytes,
+    type_line: Box<[u8]>,
     /// The id of the last event delivered (or skipped); empty when unknown.
-    pub(crate) position: Bytes,
+    position: Position,
     /// Its position in the current checkpoint.
-    checkpoint: Bytes,
+    checkpoint: Position,
     /// The bytes of its delta in the cursor; 0 when it has none.
     delta: usize,
     /// The length of the prefix its position shares with its checkpointed one.
@@ -56,13 +62,13 @@ pub(crate) struct TopicState {
 
 impl TopicState {
     pub(crate) fn new(name: &str, position: Bytes, start: Start) -> Self {
-        let mut line = BytesMut::with_capacity(name.len() + 8);
-        line.put_slice(b"event: ");
-        line.put_slice(name.as_bytes());
-        line.put_u8(b'\n');
+        let type_line = [b"event: ", name.as_bytes(), b"\n"]
+            .concat()
+            .into_boxed_slice();
+        let position = Position::from_bytes(position);
         Self {
             name: Bytes::copy_from_slice(name.as_bytes()),
-            type_line: line.freeze(),
+            type_line,
             checkpoint: position.clone(),
             position,
             delta: 0,
@@ -105,14 +111,15 @@ impl Stream for Tagged {
 
 /// An event waiting to be given its cursor.
 struct Pending {
-    /// The topic whose position it moves.
-    topic: Option<usize>,
-    position: Option<Bytes>,
+    /// The topic it belongs to.
+    topic: usize,
+    /// Where it moves the topic.
+    position: Option<Position>,
     /// The bytes `body` is a range of.
     bytes: Bytes,
     body: std::ops::Range<usize>,
-    type_line: Bytes,
-    label: Label,
+    /// A gap event (named apart from its type), or one of the topic's.
+    gap: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +149,12 @@ enum Phase {
 /// `retry:` hint), and at the subscriber's expiry (with an `sse-expired` event
 /// and a `retry:` hint).
 ///
+/// Put it into a response with `EventStream::from(subscription)`: the events
+/// are then written in runs straight into the frames (see
+/// [`MultiFrames`](super::MultiFrames)). `EventStream::new` works too, and
+/// so does reading it as a stream of [`MultiEvent`]s, at the cost of one
+/// buffer slice per event.
+///
 /// Only topics with something to deliver are polled: one event among 64
 /// topics costs one topic's poll, a header scan, and a cursor (a `SipHash`
 /// finished over the deltas only, at most 79 bytes).
@@ -159,7 +172,10 @@ pub struct MultiSubscription {
     moved: Vec<u8>,
     delta_total: usize,
     saving: Option<StoreFuture<()>>,
-    held: Option<MultiEvent>,
+    /// An event written while its checkpoint is being saved: sent once saved.
+    held: Option<(BytesMut, Written)>,
+    /// Where the per-event stream writes its events.
+    events: BytesMut,
     refreshing: Option<StoreFuture<()>>,
     refresh: Pin<Box<Sleep>>,
     expiry: Option<Pin<Box<Sleep>>>,
@@ -206,6 +222,7 @@ impl MultiSubscription {
             delta_total: 0,
             saving: None,
             held: None,
+            events: BytesMut::new(),
             refreshing: None,
             refresh: Box::pin(tokio::time::sleep_until(deadline(multi.refresh_every))),
             expiry: expiry.map(|e| Box::pin(tokio::time::sleep_until(deadline(e)))),
@@ -233,21 +250,63 @@ impl MultiSubscription {
             .map(|t| std::str::from_utf8(&t.name).unwrap_or(""))
     }
 
+    /// Appends one event to `out`: `body` (lines of a hub event, or the
+    /// stream's own), `line` (its type), the `id:` line with the current
+    /// cursor (unless `with_cursor` is false) and the blank line.
     #[inline]
-    fn cursor(&self) -> CursorText {
-        let deltas = self.moved.iter().map(|&i| {
-            let topic = &self.topics[usize::from(i)];
-            (
-                i,
-                topic.prefix,
-                topic.position.get(topic.prefix..).unwrap_or_default(),
-            )
-        });
-        self.base.encode(deltas)
+    fn write(
+        &self,
+        body: &[u8],
+        line: Line,
+        with_cursor: bool,
+        named: Named,
+        out: &mut BytesMut,
+    ) -> Written {
+        let line = match line {
+            Line::Topic(i) => &self.topics[i].type_line[..],
+            Line::Static(line) => line,
+        };
+        let start = out.len();
+        out.reserve(body.len() + line.len() + TAIL_CURSOR);
+        out.extend_from_slice(body);
+        let lines = out.len() - start;
+        out.extend_from_slice(line);
+        let mut cursor = (0, 0);
+        if with_cursor {
+            // `id: <cursor>\n\n`, built on the stack and appended at once.
+            let mut text = [0; TAIL_CURSOR];
+            text[..4].copy_from_slice(b"id: ");
+            let topics = &self.topics;
+            let deltas = self.moved.iter().map(|&i| {
+                let topic = &topics[usize::from(i)];
+                let position = topic.position.as_slice();
+                (
+                    i,
+                    topic.prefix,
+                    position.get(topic.prefix..).unwrap_or_default(),
+                )
+            });
+            let len = self.base.write(deltas, &mut text[4..]);
+            text[4 + len..6 + len].copy_from_slice(b"\n\n");
+            let from = out.len() - start + 4;
+            cursor = (from, from + len);
+            out.extend_from_slice(&text[..6 + len]);
+        } else {
+            out.extend_from_slice(b"\n");
+        }
+        Written {
+            lines,
+            cursor,
+            named,
+        }
     }
 
     fn snapshot(&self) -> Bytes {
-        Snapshot::encode(self.topics.iter().map(|t| (&t.name[..], &t.checkpoint[..])))
+        Snapshot::encode(
+            self.topics
+                .iter()
+                .map(|t| (&t.name[..], t.checkpoint.as_slice())),
+        )
     }
 
     /// Starts a new checkpoint of every topic's current position.
@@ -272,23 +331,24 @@ impl MultiSubscription {
     /// fit the cursor: the caller checkpoints (or, with `optional`, nothing
     /// changed).
     #[inline]
-    fn set_position(&mut self, i: usize, position: Bytes, optional: bool) -> bool {
+    fn set_position(&mut self, i: usize, position: &[u8], optional: bool) -> bool {
         let topic = &self.topics[i];
-        let (len, prefix) = if position == topic.checkpoint {
+        let checkpoint = topic.checkpoint.as_slice();
+        let (len, prefix) = if position == checkpoint {
             (0, 0)
         } else {
-            cursor::delta_parts(&topic.checkpoint, &position).unwrap_or((usize::MAX, 0))
+            cursor::delta_parts(checkpoint, position).unwrap_or((usize::MAX, 0))
         };
         let total = (self.delta_total - topic.delta).saturating_add(len);
         if total > DELTA_BUDGET {
             if !optional {
-                self.topics[i].position = position;
+                self.topics[i].position.set(position);
             }
             return false;
         }
         let topic = &mut self.topics[i];
         let had = topic.delta > 0;
-        topic.position = position;
+        topic.position.set(position);
         topic.delta = len;
         topic.prefix = prefix;
         self.delta_total = total;
@@ -302,30 +362,33 @@ impl MultiSubscription {
         true
     }
 
-    /// Gives `pending` its cursor; `None` when it waits for a checkpoint save.
+    /// Gives `pending` its cursor and writes it into `out`; `None` when it
+    /// is held until a checkpoint is saved.
     #[inline]
-    fn stage(&mut self, pending: Pending) -> Option<MultiEvent> {
-        if let (Some(i), Some(position)) = (pending.topic, pending.position) {
-            if !self.set_position(i, position, false) {
+    fn stage(&mut self, pending: Pending, out: &mut BytesMut) -> Option<Written> {
+        let i = pending.topic;
+        if let Some(position) = pending.position {
+            if !self.set_position(i, position.as_slice(), false) {
                 self.checkpoint();
             }
         }
-        let event = MultiEvent {
-            bytes: pending.bytes,
-            body: span(pending.body),
-            type_line: pending.type_line,
-            topic: pending.label,
-            cursor: self.cursor(),
+        let (line, named) = if pending.gap {
+            (Line::Static(GAP_LINE), Named::Topic(i))
+        } else {
+            (Line::Topic(i), Named::TypeLine)
         };
+        let body = pending.bytes.get(pending.body).unwrap_or_default();
         if self.saving.is_some() {
-            self.held = Some(event);
+            let mut held = BytesMut::new();
+            let written = self.write(body, line, true, named, &mut held);
+            self.held = Some((held, written));
             None
         } else {
-            Some(event)
+            Some(self.write(body, line, true, named, out))
         }
     }
 
-    fn gap(&self, i: usize, reason: &[u8], position: Option<Bytes>) -> Pending {
+    fn gap(&self, i: usize, reason: &[u8], position: Option<Position>) -> Pending {
         let name = &self.topics[i].name;
         let mut body = BytesMut::with_capacity(name.len() + reason.len() + 32);
         body.put_slice(b"data: {\"topic\":");
@@ -334,17 +397,61 @@ impl MultiSubscription {
         json_string(&mut body, reason);
         body.put_slice(b"}\n");
         Pending {
-            topic: Some(i),
+            topic: i,
             position,
             body: 0..body.len(),
             bytes: body.freeze(),
-            type_line: Bytes::from_static(GAP_LINE),
-            label: Label::Named(name.clone()),
+            gap: true,
+        }
+    }
+
+    /// Delivers one event of topic `i` from the hub into `out`: the path of
+    /// nearly every event (a resolved topic, no gap), without a copy of its
+    /// position or a [`Pending`]; the others go through [`Self::accept`].
+    #[inline]
+    fn deliver(&mut self, i: usize, event: EncodedEvent, out: &mut BytesMut) -> Option<Written> {
+        let bytes = event.as_bytes();
+        let header = scan(bytes);
+        if header.gap || self.topics[i].start != Start::Resolved {
+            let pending = self.accept(i, event)?;
+            return self.stage(pending, out);
+        }
+        // A position a cursor cannot hold (an app id over 255 bytes) is kept
+        // as unknown: a resume then announces an `unknown-id` gap.
+        let position = header.id.map(|id| {
+            bytes
+                .get(id)
+                .filter(|id| id.len() <= usize::from(u8::MAX))
+                .unwrap_or_default()
+        });
+        if let Some(audience) = header.audience {
+            if !includes(&bytes[audience], self.audience.as_ref()) {
+                // Not for this subscriber: move past it when that is free.
+                if let Some(position) = position {
+                    self.set_position(i, position, true);
+                }
+                return None;
+            }
+        }
+        if let Some(position) = position {
+            if !self.set_position(i, position, false) {
+                self.checkpoint();
+            }
+        }
+        let body = bytes
+            .get(header.body_start..header.body_end)
+            .unwrap_or_default();
+        if self.saving.is_some() {
+            let mut held = BytesMut::new();
+            let written = self.write(body, Line::Topic(i), true, Named::TypeLine, &mut held);
+            self.held = Some((held, written));
+            None
+        } else {
+            Some(self.write(body, Line::Topic(i), true, Named::TypeLine, out))
         }
     }
 
     /// Reads one event of topic `i` from the hub: what to send, if anything.
-    #[inline]
     fn accept(&mut self, i: usize, event: EncodedEvent) -> Option<Pending> {
         let bytes = event.into_bytes();
         let header = scan(&bytes);
@@ -352,9 +459,9 @@ impl MultiSubscription {
         // as unknown: a resume then announces an `unknown-id` gap.
         let position = header.id.clone().map(|id| {
             if id.len() > usize::from(u8::MAX) {
-                Bytes::new()
+                Position::empty()
             } else {
-                bytes.slice(id)
+                Position::within(&bytes, id)
             }
         });
         let start = std::mem::replace(&mut self.topics[i].start, Start::Resolved);
@@ -375,18 +482,17 @@ impl MultiSubscription {
             if !includes(&bytes[audience], self.audience.as_ref()) {
                 // Not for this subscriber: move past it when that is free.
                 if let Some(position) = position {
-                    self.set_position(i, position, true);
+                    self.set_position(i, position.as_slice(), true);
                 }
                 return None;
             }
         }
         Some(Pending {
-            topic: Some(i),
+            topic: i,
             position,
             bytes,
             body: header.body_start..header.body_end,
-            type_line: self.topics[i].type_line.clone(),
-            label: Label::TypeLine,
+            gap: false,
         })
     }
 
@@ -429,7 +535,10 @@ impl MultiSubscription {
         self.phase = Phase::Running;
         self.checkpoint();
         if self.queue.is_empty() {
-            self.held = Some(MultiEvent::own(Bytes::new(), Bytes::new(), self.cursor()));
+            // Held until the checkpoint is saved (it is being saved now).
+            let mut held = BytesMut::new();
+            let written = self.write(b"", Line::Static(b""), true, Named::None, &mut held);
+            self.held = Some((held, written));
         }
     }
 
@@ -460,21 +569,14 @@ impl MultiSubscription {
             .is_some_and(|expiry| expiry.as_mut().poll(&mut cx).is_ready())
     }
 
-    fn expire(&mut self) -> MultiEvent {
+    fn expire(&mut self, out: &mut BytesMut) -> Written {
         let retry = self.multi.expiry_retry.as_millis();
         let body = format!("retry: {retry}\ndata: expired\n");
-        let cursor = if self.phase == Phase::Running {
-            self.cursor()
-        } else {
-            CursorText::empty()
-        };
-        let event = MultiEvent::own(
-            Bytes::from(body),
-            Bytes::from_static(b"event: sse-expired\n"),
-            cursor,
-        );
+        let with_cursor = self.phase == Phase::Running;
+        let line = Line::Static(b"event: sse-expired\n");
+        let written = self.write(body.as_bytes(), line, with_cursor, Named::None, out);
         self.finish();
-        event
+        written
     }
 
     fn finish(&mut self) {
@@ -485,6 +587,14 @@ impl MultiSubscription {
         self.saving = None;
         self.held = None;
     }
+}
+
+/// The type line of an event's tail.
+#[derive(Clone, Copy)]
+enum Line {
+    /// The topic's own.
+    Topic(usize),
+    Static(&'static [u8]),
 }
 
 /// The reason of a hub gap event: its first data line.
@@ -514,32 +624,33 @@ fn json_string(buf: &mut BytesMut, value: &[u8]) {
     buf.put_u8(b'"');
 }
 
-impl Stream for MultiSubscription {
-    type Item = MultiEvent;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<MultiEvent>> {
-        let this = self.get_mut();
+impl MultiSubscription {
+    /// Appends the next event to `out`; `Ready(None)` once the stream ended.
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut BytesMut,
+    ) -> Poll<Option<Written>> {
         loop {
-            if this.phase == Phase::Done {
+            if self.phase == Phase::Done {
                 return Poll::Ready(None);
             }
-            if let Some(saving) = this.saving.as_mut() {
+            if let Some(saving) = self.saving.as_mut() {
                 let saved = ready!(saving.as_mut().poll(cx));
-                this.saving = None;
+                self.saving = None;
                 match saved {
                     Ok(()) => {
-                        if let Some(event) = this.held.take() {
-                            return Poll::Ready(Some(event));
+                        if let Some((held, written)) = self.held.take() {
+                            out.extend_from_slice(&held);
+                            return Poll::Ready(Some(written));
                         }
                     }
                     Err(error) => {
                         tracing::warn!(%error, "checkpoint not saved; ending the multi-topic stream");
-                        this.finish();
-                        return Poll::Ready(Some(MultiEvent::own(
-                            Bytes::from_static(SAVE_FAILED_RETRY),
-                            Bytes::new(),
-                            CursorText::empty(),
-                        )));
+                        self.finish();
+                        let line = Line::Static(b"");
+                        let written = self.write(SAVE_FAILED_RETRY, line, false, Named::None, out);
+                        return Poll::Ready(Some(written));
                     }
                 }
             }
@@ -547,37 +658,35 @@ impl Stream for MultiSubscription {
             // (or were just armed): not on every delivery.
             // Outside the running phase the parent waker is registered here;
             // while running, by the ready set before it answers `Pending`.
-            let register = this.phase != Phase::Running;
+            let register = self.phase != Phase::Running;
             let timers =
-                this.live.take_side_wake(cx, register) | std::mem::take(&mut this.timers_dirty);
-            if timers && this.poll_timers() {
-                return Poll::Ready(Some(this.expire()));
+                self.live.take_side_wake(cx, register) | std::mem::take(&mut self.timers_dirty);
+            if timers && self.poll_timers() {
+                return Poll::Ready(Some(self.expire(out)));
             }
-            match this.phase {
+            match self.phase {
                 Phase::Starting => {
-                    ready!(this.poll_starting(cx));
-                    if this.phase == Phase::Starting {
-                        this.begin();
+                    ready!(self.poll_starting(cx));
+                    if self.phase == Phase::Starting {
+                        self.begin();
                     }
                 }
                 Phase::Running => {
-                    if let Some(pending) = this.queue.pop_front() {
-                        if let Some(event) = this.stage(pending) {
-                            return Poll::Ready(Some(event));
+                    if let Some(pending) = self.queue.pop_front() {
+                        if let Some(written) = self.stage(pending, out) {
+                            return Poll::Ready(Some(written));
                         }
                         continue;
                     }
-                    let next = ready!(this.live.poll_next_item(cx)).map(|(_, item)| item);
+                    let next = ready!(self.live.poll_next_item(cx)).map(|(_, item)| item);
                     match next {
                         Some((i, Some(event))) => {
-                            if let Some(pending) = this.accept(usize::from(i), event) {
-                                if let Some(event) = this.stage(pending) {
-                                    return Poll::Ready(Some(event));
-                                }
+                            if let Some(written) = self.deliver(usize::from(i), event, out) {
+                                return Poll::Ready(Some(written));
                             }
                         }
                         Some((_, None)) | None => {
-                            this.finish();
+                            self.finish();
                             return Poll::Ready(None);
                         }
                     }
@@ -585,6 +694,28 @@ impl Stream for MultiSubscription {
                 Phase::Done => return Poll::Ready(None),
             }
         }
+    }
+
+    /// The name of topic `i`.
+    pub(crate) fn name(&self, i: usize) -> &Bytes {
+        &self.topics[i].name
+    }
+}
+
+impl Stream for MultiSubscription {
+    type Item = MultiEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<MultiEvent>> {
+        let this = self.get_mut();
+        let mut out = std::mem::take(&mut this.events);
+        if out.capacity() < EVENT_BUFFER / 2 {
+            out.reserve(EVENT_BUFFER);
+        }
+        let next = this.poll_write(cx, &mut out).map(|written| {
+            written.map(|written| MultiEvent::new(out.split().freeze(), written, this))
+        });
+        this.events = out;
+        next
     }
 }
 

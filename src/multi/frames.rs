@@ -1,0 +1,240 @@
+//! [`MultiFrames`]: a multi-topic subscription written in runs, straight into
+//! the frames an [`EventStream`] sends.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+
+use super::MultiSubscription;
+use crate::error::Error;
+use crate::into_event::{sealed, EventItem};
+use crate::EventStream;
+
+/// The most one run holds before it is sent: the default frame size of an
+/// [`EventStream`], so that a run goes out as one frame without a copy.
+const RUN_BYTES: usize = EventStream::<()>::DEFAULT_MAX_FRAME_BYTES;
+/// The buffer a run is written into is taken this much at a time.
+const BUFFER: usize = 8 * 1024;
+
+/// A [`MultiSubscription`] as runs of events in their wire form: what
+/// [`EventStream::from`] puts into the body.
+///
+/// It yields every event that is ready, up to 32 KiB, as one [`MultiRun`],
+/// written once into a buffer of its own and sent as one frame without
+/// another copy. The bytes are the same as those of the subscription's
+/// [`MultiEvent`](super::MultiEvent)s, one after the other.
+///
+/// ```
+/// use futures_util::StreamExt;
+/// use tower_sse::{multi::{MultiFrames, MultiRequest, Multiplexer}, EventStream, Hub};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = Hub::new();
+/// let multi = Multiplexer::new(hub.clone());
+/// let mut frames = MultiFrames::from(multi.subscribe(MultiRequest::new(["a", "b"])).await?);
+/// let priming = frames.next().await.unwrap();
+/// assert_eq!(priming.events(), 1);
+/// hub.publish("a", "one").await?;
+/// hub.publish("b", "two").await?;
+/// let run = frames.next().await.unwrap();
+/// assert_eq!(run.events(), 2);
+/// let wire = std::str::from_utf8(run.as_bytes())?;
+/// assert!(wire.contains("data: one\nevent: a\nid: "), "{wire}");
+/// // In a response:
+/// let _body: EventStream<MultiFrames> = multi.subscribe(MultiRequest::new(["a"])).await?.into();
+/// # Ok(()) }
+/// ```
+pub struct MultiFrames {
+    inner: MultiSubscription,
+    buf: BytesMut,
+}
+
+impl MultiFrames {
+    /// The subscription it writes.
+    #[must_use]
+    pub fn get_ref(&self) -> &MultiSubscription {
+        &self.inner
+    }
+}
+
+impl From<MultiSubscription> for MultiFrames {
+    fn from(inner: MultiSubscription) -> Self {
+        Self {
+            inner,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+impl From<MultiSubscription> for EventStream<MultiFrames> {
+    /// The body of a multi-topic stream, written in runs (see
+    /// [`MultiFrames`]); [`EventStream::new`] works too, one event at a time.
+    fn from(subscription: MultiSubscription) -> Self {
+        EventStream::new(MultiFrames::from(subscription))
+    }
+}
+
+impl Stream for MultiFrames {
+    type Item = MultiRun;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<MultiRun>> {
+        let this = self.get_mut();
+        if this.buf.capacity() < BUFFER / 2 {
+            this.buf.reserve(BUFFER);
+        }
+        let mut events = 0;
+        let mut ended = false;
+        while this.buf.len() < RUN_BYTES {
+            match this.inner.poll_write(cx, &mut this.buf) {
+                Poll::Ready(Some(_)) => events += 1,
+                Poll::Ready(None) => {
+                    ended = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if events > 0 {
+            let wire = this.buf.split().freeze();
+            return Poll::Ready(Some(MultiRun { wire, events }));
+        }
+        if ended {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl fmt::Debug for MultiFrames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiFrames")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Events of a multi-topic stream in their wire form, one after the other:
+/// the items of [`MultiFrames`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiRun {
+    wire: Bytes,
+    events: u64,
+}
+
+impl MultiRun {
+    /// The wire bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.wire
+    }
+
+    /// How many events it holds.
+    #[must_use]
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+}
+
+impl sealed::Sealed for MultiRun {}
+
+impl EventItem for MultiRun {
+    fn encode_item(self, _buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
+        Ok(Some(self.wire))
+    }
+
+    fn event_count(&self) -> u64 {
+        self.events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::multi::{MultiRequest, Multiplexer};
+    use crate::parse::parse_events;
+    use crate::Hub;
+
+    const TOPICS: [&str; 3] = ["a", "b", "c"];
+
+    #[tokio::test]
+    async fn runs_hold_every_event_in_order_and_their_cursors_resume_exactly() {
+        let hub = Hub::new();
+        let multi = Multiplexer::new(hub.clone());
+        let subscription = multi.subscribe(MultiRequest::new(TOPICS)).await.unwrap();
+        let mut frames = MultiFrames::from(subscription);
+        let priming = frames.next().await.unwrap();
+        assert_eq!(priming.events(), 1);
+        for n in 0..30 {
+            hub.publish(TOPICS[n % 3], format!("m{n}")).await.unwrap();
+        }
+        let mut wire = priming.as_bytes().to_vec();
+        let mut runs = 0;
+        let events = loop {
+            let run = frames.next().await.unwrap();
+            runs += 1;
+            wire.extend_from_slice(run.as_bytes());
+            let events = parse_events(&wire).unwrap();
+            if events.len() == 30 {
+                break events;
+            }
+        };
+        assert!(runs < 30, "events that were ready share a run: {runs} runs");
+        // In order per topic (topics interleave in runs of one topic).
+        let per_topic = |events: &[(String, String)]| -> Vec<Vec<String>> {
+            TOPICS
+                .iter()
+                .map(|t| {
+                    events
+                        .iter()
+                        .filter(|(e, _)| e == t)
+                        .map(|(_, d)| d.clone())
+                        .collect()
+                })
+                .collect()
+        };
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| (e.event_type.clone(), e.data.clone()))
+            .collect();
+        let published: Vec<_> = (0..30)
+            .map(|n| (TOPICS[n % 3].to_owned(), format!("m{n}")))
+            .collect();
+        assert_eq!(per_topic(&got), per_topic(&published));
+        let ids: std::collections::HashSet<_> = events.iter().map(|e| &e.last_event_id).collect();
+        assert_eq!(ids.len(), 30, "every event has its own cursor");
+
+        // A reconnect with the id of the 10th event gets the 20 after it.
+        let request = MultiRequest::new(TOPICS).last_event_id(Some(&events[9].last_event_id));
+        let mut again = multi.subscribe(request).await.unwrap();
+        let mut rest = Vec::new();
+        while rest.len() < 20 {
+            let event = again.next().await.unwrap();
+            if let Some(topic) = event.topic() {
+                let parsed = parse_events(&event.to_bytes()).unwrap();
+                assert_eq!(parsed[0].last_event_id, event.cursor());
+                rest.push((topic.to_owned(), parsed[0].data.clone()));
+            }
+        }
+        assert_eq!(per_topic(&rest), per_topic(&got[10..]));
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_after_its_last_run() {
+        let hub = Hub::new();
+        let multi = Multiplexer::new(hub.clone());
+        let mut frames =
+            MultiFrames::from(multi.subscribe(MultiRequest::new(["a"])).await.unwrap());
+        frames.next().await.unwrap();
+        hub.publish("a", "x").await.unwrap();
+        assert_eq!(frames.next().await.unwrap().events(), 1);
+        hub.close();
+        assert!(frames.next().await.is_none());
+        assert!(frames.next().await.is_none());
+    }
+}
