@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::broadcast;
 
+use super::header::{scan, Header};
 use crate::engine::Offset;
 use crate::event::EncodedEvent;
 
@@ -20,6 +21,8 @@ use crate::event::EncodedEvent;
 pub(crate) struct Delivery {
     pub(crate) offset: Offset,
     pub(crate) event: EncodedEvent,
+    /// Its header, read once for every subscriber.
+    pub(crate) header: Header,
 }
 
 /// A live receiver handed to a [`Subscription`](super::Subscription).
@@ -70,7 +73,12 @@ impl Fanout {
         match &*self.ring() {
             Ring::Open(sender) => {
                 // An error only means there is no receiver right now.
-                let _ = sender.send(Delivery { offset, event });
+                let header = scan(event.as_bytes());
+                let _ = sender.send(Delivery {
+                    offset,
+                    event,
+                    header,
+                });
                 true
             }
             // No receiver was ever taken: nobody to deliver to.

@@ -82,6 +82,7 @@
 mod config;
 mod fanout;
 mod gap;
+pub(crate) mod header;
 mod hub;
 mod publish;
 mod resume;

@@ -13,6 +13,7 @@ use tokio_util::sync::ReusableBoxFuture;
 use super::config::SlowConsumer;
 use super::fanout::{Delivery, LiveReceiver};
 use super::gap::{encoded_id, gap_event, GapReason};
+use super::header::Header;
 use super::hub::{HubInner, TopicKey};
 use super::resume::{step, Plan, Step};
 use super::topic::Topic;
@@ -245,11 +246,25 @@ impl Stream for Subscription {
     type Item = EncodedEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<EncodedEvent>> {
-        let this = self.get_mut();
+        self.get_mut()
+            .poll_next_with_header(cx)
+            .map(|next| next.map(|(event, _)| event))
+    }
+}
+
+impl Subscription {
+    /// The next event, with its [`Header`] when the hub read it already (a
+    /// live one).
+    #[inline]
+    pub(crate) fn poll_next_with_header(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(EncodedEvent, Option<Header>)>> {
+        let this = self;
         loop {
             ready!(this.poll_page(cx));
             if let Some(event) = this.replay.pop_front() {
-                return Poll::Ready(Some(event));
+                return Poll::Ready(Some((event, None)));
             }
             if this.done {
                 return Poll::Ready(None);
@@ -272,11 +287,11 @@ impl Stream for Subscription {
                                 GapReason::Lagged.as_str(),
                             );
                         }
-                        return Poll::Ready(Some(gap_event(GapReason::Lagged, &id)));
+                        return Poll::Ready(Some((gap_event(GapReason::Lagged, &id), None)));
                     }
-                    return Poll::Ready(Some(delivery.event));
+                    return Poll::Ready(Some((delivery.event, Some(delivery.header))));
                 }
-                Ok(delivery) => return Poll::Ready(Some(delivery.event)),
+                Ok(delivery) => return Poll::Ready(Some((delivery.event, Some(delivery.header)))),
                 Err(RecvError::Lagged(_)) => match this.policy {
                     SlowConsumer::Disconnect => {
                         crate::end_hint::note(crate::end_hint::EndHint::SlowConsumer);

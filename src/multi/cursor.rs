@@ -24,6 +24,8 @@
 //! another subscriber, fails verification and counts as lost (every topic gets
 //! a gap), never as a different position.
 
+use bytes::BytesMut;
+
 use super::base64;
 use super::mac::{CursorKey, TagState};
 
@@ -102,14 +104,13 @@ impl CursorBase {
         Self { tag, header }
     }
 
-    /// Writes the base64 text of the cursor with deltas given as (topic
-    /// index, shared prefix length, suffix) at the start of `text` and
-    /// returns its length; `text` must hold [`MAX_CURSOR_LEN`] bytes (a
-    /// shorter one gets a cut cursor, never a panic). The deltas must fit in
-    /// [`DELTA_BUDGET`] (checked by the caller with [`delta_parts`]); extra
-    /// deltas are left out rather than overflow.
+    /// Appends the base64 text of the cursor with deltas given as (topic
+    /// index, shared prefix length, suffix) to `out` and returns its length.
+    /// The deltas must fit in [`DELTA_BUDGET`] (checked by the caller with
+    /// [`delta_parts`]); extra deltas are left out rather than overflow.
+    ///
     #[inline]
-    pub(crate) fn write<'a, I>(&self, deltas: I, text: &mut [u8]) -> usize
+    pub(crate) fn write<'a, I>(&self, deltas: I, out: &mut BytesMut) -> usize
     where
         I: IntoIterator<Item = (u8, usize, &'a [u8])>,
     {
@@ -131,11 +132,11 @@ impl CursorBase {
         tag.write(&raw[..n]);
         raw[n..n + TAG].copy_from_slice(&tag.finish().to_le_bytes());
         n += TAG;
-        let Some((header, rest)) = text.split_at_mut_checked(HEADER_TEXT) else {
-            return 0;
-        };
-        header.copy_from_slice(&self.header);
-        HEADER_TEXT + base64::encode(&raw[..n], rest)
+        let mut text = [0; MAX_CURSOR_LEN];
+        text[..HEADER_TEXT].copy_from_slice(&self.header);
+        let len = HEADER_TEXT + base64::encode(&raw[..n], &mut text[HEADER_TEXT..]);
+        out.extend_from_slice(&text[..len]);
+        len
     }
 }
 
@@ -147,15 +148,15 @@ pub(crate) fn encode<'a, I>(key: &CursorKey, subscriber: u64, checkpoint: u64, d
 where
     I: IntoIterator<Item = (u8, &'a [u8], &'a [u8])>,
 {
-    let mut text = [0; MAX_CURSOR_LEN];
-    let len = CursorBase::new(key, subscriber, checkpoint).write(
+    let mut text = BytesMut::new();
+    CursorBase::new(key, subscriber, checkpoint).write(
         deltas.into_iter().map(|(index, base, position)| {
             let prefix = common_prefix(base, position);
             (index, prefix, &position[prefix..])
         }),
         &mut text,
     );
-    String::from_utf8(text[..len].to_vec()).unwrap_or_default()
+    String::from_utf8(text.to_vec()).unwrap_or_default()
 }
 
 /// A verified cursor.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
@@ -85,26 +85,12 @@ impl Stream for MultiFrames {
         if this.buf.capacity() < BUFFER / 2 {
             this.buf.reserve(BUFFER);
         }
-        let mut events = 0;
-        let mut ended = false;
-        while this.buf.len() < RUN_BYTES {
-            match this.inner.poll_write(cx, &mut this.buf) {
-                Poll::Ready(Some(_)) => events += 1,
-                Poll::Ready(None) => {
-                    ended = true;
-                    break;
-                }
-                Poll::Pending => break,
+        match ready!(this.inner.poll_run(cx, &mut this.buf, RUN_BYTES)) {
+            Some(events) => {
+                let wire = this.buf.split().freeze();
+                Poll::Ready(Some(MultiRun { wire, events }))
             }
-        }
-        if events > 0 {
-            let wire = this.buf.split().freeze();
-            return Poll::Ready(Some(MultiRun { wire, events }));
-        }
-        if ended {
-            Poll::Ready(None)
-        } else {
-            Poll::Pending
+            None => Poll::Ready(None),
         }
     }
 }

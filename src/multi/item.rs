@@ -6,8 +6,9 @@ use std::ops::Range;
 use bytes::Bytes;
 
 /// One event of a [`MultiSubscription`](super::MultiSubscription): the hub's
-/// shared encoded bytes (without their final blank line), followed by this
-/// subscriber's own `event: <topic>` and `id: <cursor>` lines.
+/// shared encoded bytes (without their final blank line, and without the
+/// `event:` and `id:` lines that this subscriber's own lines replace),
+/// followed by this subscriber's `event: <topic>` and `id: <cursor>` lines.
 ///
 /// Within one SSE event the last `event:` and `id:` lines win, so the browser
 /// sees the topic as the event type and the cursor as `lastEventId`, and the
@@ -27,11 +28,11 @@ use bytes::Bytes;
 /// let mut stream = multi.subscribe(MultiRequest::new(["a", "b"])).await?;
 /// let priming = stream.next().await.unwrap();
 /// assert_eq!(priming.topic(), None);
-/// let id = hub.publish("b", "hello").await?; // the hub's own id
+/// hub.publish("b", "hello").await?;
 /// let event = stream.next().await.unwrap();
 /// assert_eq!(event.topic(), Some("b"));
 /// let wire = String::from_utf8(event.to_bytes().to_vec())?;
-/// assert_eq!(wire, format!("id: {id}\ndata: hello\nevent: b\nid: {}\n\n", event.cursor()));
+/// assert_eq!(wire, format!("data: hello\nevent: b\nid: {}\n\n", event.cursor()));
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -29,7 +29,8 @@
 //! # Which topic an event belongs to: its event type
 //!
 //! Every event of a [`MultiSubscription`] is the hub's shared encoded event
-//! (without its final blank line) followed by this subscriber's
+//! (without its final blank line, and without its `event:` and `id:` lines
+//! when it has no comment or `retry:` line) followed by this subscriber's
 //! `event: <topic>` and `id: <cursor>` lines. Within one SSE event the last
 //! `event:` and `id:` lines win, so the page listens for the topic name as
 //! the event type and never parses ids, and the payload is never re-encoded.
@@ -155,7 +156,6 @@ mod redis_checkpoints;
 mod refusal;
 mod request;
 mod subscription;
-mod wire;
 
 pub use authorize::{AllowAll, Authorize, Subscriber};
 pub use checkpoint::{CheckpointStore, MemoryCheckpoints, StoreFuture};

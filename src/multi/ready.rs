@@ -149,12 +149,45 @@ where
         Some((index, 0))
     }
 
+    /// The next item of the stream that yielded the last one, polled
+    /// directly while its turn lasts: `None` when there is no such stream or
+    /// it has nothing ready, and then [`ReadySet::poll_next_item`] takes over.
+    #[inline]
+    pub(crate) fn poll_current(&mut self) -> Option<(usize, S::Item)> {
+        let (index, turn) = self.current?;
+        if turn >= TURN {
+            return None;
+        }
+        let (child, waker) = &self.wakers[index];
+        let stream = self.streams.get_mut(index)?.as_mut()?;
+        child.queued.store(false, Ordering::Release);
+        let mut child_cx = Context::from_waker(waker);
+        match Pin::new(stream).poll_next(&mut child_cx) {
+            Poll::Ready(Some(item)) => {
+                // Woken meanwhile: it is queued, and is not polled twice.
+                self.current = (!child.queued.load(Ordering::Acquire)).then_some((index, turn + 1));
+                Some((index, item))
+            }
+            Poll::Ready(None) => {
+                self.streams[index] = None;
+                self.live -= 1;
+                self.current = None;
+                None
+            }
+            Poll::Pending => {
+                self.current = None;
+                None
+            }
+        }
+    }
+
     /// The next item of any stream; `Ready(None)` once all of them ended.
     ///
     /// `cx` is registered as the parent only on the way to `Pending` (then
     /// the queue is looked at again, so a wake in between is not lost): a
     /// busy stream's items cost no registration. A side wake that came
     /// before the registration makes the parent poll again at once.
+    #[inline]
     pub(crate) fn poll_next_item(
         &mut self,
         cx: &mut Context<'_>,

@@ -20,7 +20,7 @@ use super::mac::random_u64;
 use super::multiplexer::Multiplexer;
 use super::position::Position;
 use super::ready::ReadySet;
-use super::wire::{scan, Header};
+use crate::channel::header::{scan, Header};
 use crate::event::EncodedEvent;
 use crate::Subscription;
 
@@ -95,13 +95,15 @@ impl Tagged {
 }
 
 impl Stream for Tagged {
-    type Item = (u8, Option<EncodedEvent>);
+    /// The event, with its header when the hub read it already.
+    type Item = (u8, Option<(EncodedEvent, Option<Header>)>);
 
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let Some(inner) = self.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        let item = ready!(Pin::new(inner).poll_next(cx));
+        let item = ready!(inner.poll_next_with_header(cx));
         if item.is_none() {
             self.inner = None;
         }
@@ -273,9 +275,8 @@ impl MultiSubscription {
         out.extend_from_slice(line);
         let mut cursor = (0, 0);
         if with_cursor {
-            // `id: <cursor>\n\n`, built on the stack and appended at once.
-            let mut text = [0; TAIL_CURSOR];
-            text[..4].copy_from_slice(b"id: ");
+            out.extend_from_slice(b"id: ");
+            let from = out.len() - start;
             let topics = &self.topics;
             let deltas = self.moved.iter().map(|&i| {
                 let topic = &topics[usize::from(i)];
@@ -286,11 +287,9 @@ impl MultiSubscription {
                     position.get(topic.prefix..).unwrap_or_default(),
                 )
             });
-            let len = self.base.write(deltas, &mut text[4..]);
-            text[4 + len..6 + len].copy_from_slice(b"\n\n");
-            let from = out.len() - start + 4;
+            let len = self.base.write(deltas, out);
             cursor = (from, from + len);
-            out.extend_from_slice(&text[..6 + len]);
+            out.extend_from_slice(b"\n\n");
         } else {
             out.extend_from_slice(b"\n");
         }
@@ -409,22 +408,28 @@ impl MultiSubscription {
     /// nearly every event (a resolved topic, no gap), without a copy of its
     /// position or a [`Pending`]; the others go through [`Self::accept`].
     #[inline]
-    fn deliver(&mut self, i: usize, event: EncodedEvent, out: &mut BytesMut) -> Option<Written> {
+    fn deliver(
+        &mut self,
+        i: usize,
+        event: EncodedEvent,
+        header: Option<Header>,
+        out: &mut BytesMut,
+    ) -> Option<Written> {
         let bytes = event.as_bytes();
-        let header = scan(bytes);
+        let header = header.unwrap_or_else(|| scan(bytes));
         if header.gap || self.topics[i].start != Start::Resolved {
             let pending = self.accept(i, event)?;
             return self.stage(pending, out);
         }
         // A position a cursor cannot hold (an app id over 255 bytes) is kept
         // as unknown: a resume then announces an `unknown-id` gap.
-        let position = header.id.map(|id| {
+        let position = header.id().map(|id| {
             bytes
                 .get(id)
                 .filter(|id| id.len() <= usize::from(u8::MAX))
                 .unwrap_or_default()
         });
-        if let Some(audience) = header.audience {
+        if let Some(audience) = header.audience() {
             if !includes(&bytes[audience], self.audience.as_ref()) {
                 // Not for this subscriber: move past it when that is free.
                 if let Some(position) = position {
@@ -438,9 +443,7 @@ impl MultiSubscription {
                 self.checkpoint();
             }
         }
-        let body = bytes
-            .get(header.body_start..header.body_end)
-            .unwrap_or_default();
+        let body = bytes.get(header.payload()).unwrap_or_default();
         if self.saving.is_some() {
             let mut held = BytesMut::new();
             let written = self.write(body, Line::Topic(i), true, Named::TypeLine, &mut held);
@@ -457,7 +460,7 @@ impl MultiSubscription {
         let header = scan(&bytes);
         // A position a cursor cannot hold (an app id over 255 bytes) is kept
         // as unknown: a resume then announces an `unknown-id` gap.
-        let position = header.id.clone().map(|id| {
+        let position = header.id().map(|id| {
             if id.len() > usize::from(u8::MAX) {
                 Position::empty()
             } else {
@@ -478,7 +481,7 @@ impl MultiSubscription {
                 Start::Resolved => Some(self.gap(i, gap_reason(&bytes, &header), position)),
             };
         }
-        if let Some(audience) = header.audience.clone() {
+        if let Some(audience) = header.audience() {
             if !includes(&bytes[audience], self.audience.as_ref()) {
                 // Not for this subscriber: move past it when that is free.
                 if let Some(position) = position {
@@ -491,7 +494,7 @@ impl MultiSubscription {
             topic: i,
             position,
             bytes,
-            body: header.body_start..header.body_end,
+            body: header.payload(),
             gap: false,
         })
     }
@@ -501,7 +504,7 @@ impl MultiSubscription {
         let mut n = 0;
         while n < self.starting.len() {
             match self.starting[n].poll_next_unpin(cx) {
-                Poll::Ready(Some((i, Some(event)))) => {
+                Poll::Ready(Some((i, Some((event, _))))) => {
                     let child = self.starting.swap_remove(n);
                     self.live.push(child);
                     let i = usize::from(i);
@@ -599,7 +602,7 @@ enum Line {
 
 /// The reason of a hub gap event: its first data line.
 fn gap_reason<'a>(bytes: &'a [u8], header: &Header) -> &'a [u8] {
-    let rest = &bytes[header.body_start..header.body_end];
+    let rest = bytes.get(header.body()).unwrap_or_default();
     rest.split(|&b| b == b'\n')
         .find_map(|line| line.strip_prefix(b"data: "))
         .unwrap_or(b"unknown")
@@ -681,7 +684,9 @@ impl MultiSubscription {
                     let next = ready!(self.live.poll_next_item(cx)).map(|(_, item)| item);
                     match next {
                         Some((i, Some(event))) => {
-                            if let Some(written) = self.deliver(usize::from(i), event, out) {
+                            let (event, header) = event;
+                            let i = usize::from(i);
+                            if let Some(written) = self.deliver(i, event, header, out) {
                                 return Poll::Ready(Some(written));
                             }
                         }
@@ -694,6 +699,50 @@ impl MultiSubscription {
                 Phase::Done => return Poll::Ready(None),
             }
         }
+    }
+
+    /// Appends the events that are ready to `out`, until it holds `budget`
+    /// bytes: how many, `Ready(None)` once the stream ended (with nothing
+    /// written), `Pending` when nothing was ready.
+    ///
+    /// While the topic that delivered the last event has more, its events are
+    /// read straight from it (up to its turn), without the checks between
+    /// events that [`Self::poll_write`] makes; those run again after it.
+    pub(crate) fn poll_run(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut BytesMut,
+        budget: usize,
+    ) -> Poll<Option<u64>> {
+        let mut events = 0;
+        while out.len() < budget {
+            if events > 0
+                && self.phase == Phase::Running
+                && self.saving.is_none()
+                && self.queue.is_empty()
+            {
+                match self.live.poll_current() {
+                    Some((_, (i, Some((event, header))))) => {
+                        if self.deliver(usize::from(i), event, header, out).is_some() {
+                            events += 1;
+                        }
+                        continue;
+                    }
+                    Some((_, (_, None))) => {
+                        self.finish();
+                        break;
+                    }
+                    None => {}
+                }
+            }
+            match self.poll_write(cx, out) {
+                Poll::Ready(Some(_)) => events += 1,
+                Poll::Ready(None) if events == 0 => return Poll::Ready(None),
+                Poll::Pending if events == 0 => return Poll::Pending,
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Some(events))
     }
 
     /// The name of topic `i`.
