@@ -333,10 +333,11 @@ impl MultiSubscription {
     fn set_position(&mut self, i: usize, position: &[u8], optional: bool) -> bool {
         let topic = &self.topics[i];
         let checkpoint = topic.checkpoint.as_slice();
-        let (len, prefix) = if position == checkpoint {
-            (0, 0)
-        } else {
-            cursor::delta_parts(checkpoint, position).unwrap_or((usize::MAX, 0))
+        // Back at its checkpointed position: no delta.
+        let (len, prefix) = match cursor::delta_parts(checkpoint, position) {
+            Some((_, prefix)) if prefix == position.len() && prefix == checkpoint.len() => (0, 0),
+            Some(parts) => parts,
+            None => (usize::MAX, 0),
         };
         let total = (self.delta_total - topic.delta).saturating_add(len);
         if total > DELTA_BUDGET {
