@@ -56,6 +56,26 @@ async fn next(stream: &mut MultiSubscription, cursor: &mut String) -> (Option<St
     (event.topic().map(str::to_owned), data)
 }
 
+/// Resumes `topics` on `multi` from `cursor`: the stream and its first `n`
+/// topic events, sorted, as `topic:data`.
+async fn resume<T: Into<String>>(
+    multi: &Multiplexer,
+    topics: impl IntoIterator<Item = T>,
+    cursor: &mut String,
+    n: usize,
+) -> (MultiSubscription, Vec<String>) {
+    let request = MultiRequest::new(topics).last_event_id(Some(cursor.clone()));
+    let mut stream = multi.subscribe(request).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < n {
+        if let (Some(topic), data) = next(&mut stream, cursor).await {
+            got.push(format!("{topic}:{data}"));
+        }
+    }
+    got.sort();
+    (stream, got)
+}
+
 /// Nothing more arrives within a short while.
 async fn quiet(stream: &mut MultiSubscription) {
     let extra = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
@@ -85,15 +105,7 @@ async fn empty_topics_resume_exactly(one: &Multiplexer, two: &Multiplexer) {
     one.hub().publish("b", "b1").await.unwrap();
     two.hub().publish("a", "a2").await.unwrap();
 
-    let request = MultiRequest::new(topics).last_event_id(Some(cursor.clone()));
-    let mut stream = two.subscribe(request).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < 4 {
-        if let (Some(topic), data) = next(&mut stream, &mut cursor).await {
-            got.push(format!("{topic}:{data}"));
-        }
-    }
-    got.sort();
+    let (mut stream, got) = resume(two, topics, &mut cursor, 4).await;
     assert_eq!(got, ["a:a2", "b:b0", "b:b1", "c:c0"], "no gap, no loss");
     quiet(&mut stream).await;
 
@@ -233,15 +245,7 @@ async fn a_cursor_with_checkpoints_resumes_exactly_on_another_server_of_a_cluste
     for topic in &topics[..8] {
         one.hub().publish(topic, "later").await.unwrap();
     }
-    let request = MultiRequest::new(topics.clone()).last_event_id(Some(cursor.clone()));
-    let mut stream = two.subscribe(request).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < 8 {
-        if let (Some(topic), data) = next(&mut stream, &mut cursor).await {
-            got.push(format!("{topic}:{data}"));
-        }
-    }
-    got.sort();
+    let (mut stream, got) = resume(&two, topics.clone(), &mut cursor, 8).await;
     let mut want: Vec<String> = topics[..8].iter().map(|t| format!("{t}:later")).collect();
     want.sort();
     assert_eq!(got, want);

@@ -368,40 +368,24 @@ mod expiry {
 
     use std::time::Duration;
 
-    use tokio::sync::OnceCell;
+    use crate::redis::{LazyCommands, RedisConfig, Request};
 
-    use crate::redis::{Connection, RedisConfig};
-
-    pub(super) struct TopicExpiry {
-        config: RedisConfig,
-        connection: OnceCell<Connection>,
-    }
+    pub(super) struct TopicExpiry(LazyCommands);
 
     impl TopicExpiry {
         pub(super) fn new(config: RedisConfig) -> Self {
-            Self {
-                config,
-                connection: OnceCell::new(),
-            }
+            Self(LazyCommands::new(config))
         }
 
         /// Makes `topic`'s keys expire after `ttl` (whole seconds, at least 1).
         pub(super) async fn expire(&self, topic: &str, ttl: Duration) -> Result<(), String> {
             let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
             let mut pipe = redis::pipe();
-            self.config.keys(topic).expire(&mut pipe, seconds);
-            let work = async {
-                let connection = self
-                    .connection
-                    .get_or_try_init(|| Connection::for_commands(&self.config))
-                    .await?;
-                let mut conn = connection.clone();
-                pipe.query_async::<()>(&mut conn).await
-            };
-            match tokio::time::timeout(self.config.patience(), work).await {
-                Ok(result) => result.map_err(|e| e.to_string()),
-                Err(_) => Err("redis did not answer in time".to_owned()),
-            }
+            self.0.config().keys(topic).expire(&mut pipe, seconds);
+            self.0
+                .query::<()>(Request::Pipeline(&pipe))
+                .await
+                .map_err(|e| e.to_string())
         }
     }
 }

@@ -299,43 +299,25 @@ mod redis_backend {
     use std::time::Duration;
 
     use rmcp::transport::streamable_http_server::session::SessionStoreError;
-    use tokio::sync::OnceCell;
 
-    use crate::redis::{Connection, RedisConfig};
+    use crate::redis::{LazyCommands, RedisConfig, Request};
 
-    pub(super) struct RedisSessions {
-        config: RedisConfig,
-        connection: OnceCell<Connection>,
-    }
+    pub(super) struct RedisSessions(LazyCommands);
 
     impl RedisSessions {
         pub(super) fn new(config: RedisConfig) -> Self {
-            Self {
-                config,
-                connection: OnceCell::new(),
-            }
+            Self(LazyCommands::new(config))
         }
 
         fn key(&self, id: &str) -> String {
-            format!("{}mcp-session:{id}", self.config.key_prefix)
+            format!("{}mcp-session:{id}", self.0.config().key_prefix)
         }
 
         async fn query<T: redis::FromRedisValue>(
             &self,
             cmd: &redis::Cmd,
         ) -> Result<T, SessionStoreError> {
-            let work = async {
-                let connection = self
-                    .connection
-                    .get_or_try_init(|| Connection::for_commands(&self.config))
-                    .await?;
-                let mut conn = connection.clone();
-                cmd.query_async::<T>(&mut conn).await
-            };
-            match tokio::time::timeout(self.config.patience(), work).await {
-                Ok(result) => Ok(result?),
-                Err(_) => Err("redis did not answer in time".into()),
-            }
+            self.0.query(Request::Cmd(cmd)).await
         }
 
         pub(super) async fn load(

@@ -60,9 +60,11 @@ impl Position {
         }
     }
 
-    /// Moves to `id`, in place when it is short.
+    /// Moves to `id`: copied in place when it is short; a longer one is a
+    /// slice of `within` when it lies in it (no allocation per event), a copy
+    /// otherwise.
     #[inline]
-    pub(crate) fn set(&mut self, id: &[u8]) {
+    pub(crate) fn set(&mut self, id: &[u8], within: Option<&Bytes>) {
         match self {
             Self::Inline { len, bytes } if id.len() <= INLINE => {
                 bytes[..id.len()].copy_from_slice(id);
@@ -71,7 +73,19 @@ impl Position {
                     *len = id.len() as u8;
                 }
             }
-            _ => *self = Self::copy(id),
+            _ => {
+                *self = within
+                    .and_then(|b| slice_of(b, id))
+                    .unwrap_or_else(|| Self::copy(id));
+            }
+        }
+    }
+
+    /// The shared bytes a long position is a slice of.
+    pub(crate) fn shared(&self) -> Option<&Bytes> {
+        match self {
+            Self::Inline { .. } => None,
+            Self::Shared(bytes) => Some(bytes),
         }
     }
 
@@ -87,6 +101,14 @@ impl Position {
     pub(crate) fn is_empty(&self) -> bool {
         self.as_slice().is_empty()
     }
+}
+
+/// `id` as a slice of `bytes` (without a copy), when it lies in them and is
+/// too long to keep inline.
+fn slice_of(bytes: &Bytes, id: &[u8]) -> Option<Position> {
+    let start = (id.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize)?;
+    let end = start.checked_add(id.len())?;
+    (id.len() > INLINE && end <= bytes.len()).then(|| Position::Shared(bytes.slice(start..end)))
 }
 
 impl PartialEq for Position {
@@ -122,6 +144,25 @@ mod tests {
             short
         );
         assert!(Position::within(&bytes, 70..90).is_empty());
+
+        // Moving to a long id found in the shared bytes slices them.
+        let mut position = Position::copy(b"k3j2h1.41");
+        position.set(&bytes[18..78], Some(&bytes));
+        assert_eq!(
+            position.shared().map(|b| b.as_ptr()),
+            Some(bytes[18..].as_ptr())
+        );
+        assert_eq!(position, long);
+        // Not found in them: copied.
+        let other = Bytes::from_static(b"elsewhere");
+        position.set(&bytes[18..78], Some(&other));
+        assert_ne!(
+            position.shared().map(|b| b.as_ptr()),
+            Some(bytes[18..].as_ptr())
+        );
+        assert_eq!(position, long);
+        position.set(b"k3j2h1.42", None);
+        assert_eq!(position, short);
         assert!(Position::empty().is_empty());
     }
 }

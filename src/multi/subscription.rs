@@ -330,7 +330,13 @@ impl MultiSubscription {
     /// fit the cursor: the caller checkpoints (or, with `optional`, nothing
     /// changed).
     #[inline]
-    fn set_position(&mut self, i: usize, position: &[u8], optional: bool) -> bool {
+    fn set_position(
+        &mut self,
+        i: usize,
+        position: &[u8],
+        within: Option<&Bytes>,
+        optional: bool,
+    ) -> bool {
         let topic = &self.topics[i];
         let checkpoint = topic.checkpoint.as_slice();
         // Back at its checkpointed position: no delta.
@@ -342,13 +348,13 @@ impl MultiSubscription {
         let total = (self.delta_total - topic.delta).saturating_add(len);
         if total > DELTA_BUDGET {
             if !optional {
-                self.topics[i].position.set(position);
+                self.topics[i].position.set(position, within);
             }
             return false;
         }
         let topic = &mut self.topics[i];
         let had = topic.delta > 0;
-        topic.position.set(position);
+        topic.position.set(position, within);
         topic.delta = len;
         topic.prefix = prefix;
         self.delta_total = total;
@@ -368,7 +374,7 @@ impl MultiSubscription {
     fn stage(&mut self, pending: Pending, out: &mut BytesMut) -> Option<Written> {
         let i = pending.topic;
         if let Some(position) = pending.position {
-            if !self.set_position(i, position.as_slice(), false) {
+            if !self.set_position(i, position.as_slice(), position.shared(), false) {
                 self.checkpoint();
             }
         }
@@ -378,14 +384,26 @@ impl MultiSubscription {
             (Line::Topic(i), Named::TypeLine)
         };
         let body = pending.bytes.get(pending.body).unwrap_or_default();
-        if self.saving.is_some() {
-            let mut held = BytesMut::new();
-            let written = self.write(body, line, true, named, &mut held);
-            self.held = Some((held, written));
-            None
-        } else {
-            Some(self.write(body, line, true, named, out))
+        self.emit(body, line, named, out)
+    }
+
+    /// Writes an event with the current cursor into `out`, or holds it while
+    /// the checkpoint its cursor names is being saved (`None`).
+    #[inline]
+    fn emit(
+        &mut self,
+        body: &[u8],
+        line: Line,
+        named: Named,
+        out: &mut BytesMut,
+    ) -> Option<Written> {
+        if self.saving.is_none() {
+            return Some(self.write(body, line, true, named, out));
         }
+        let mut held = BytesMut::new();
+        let written = self.write(body, line, true, named, &mut held);
+        self.held = Some((held, written));
+        None
     }
 
     fn gap(&self, i: usize, reason: &[u8], position: Option<Position>) -> Pending {
@@ -434,25 +452,18 @@ impl MultiSubscription {
             if !includes(&bytes[audience], self.audience.as_ref()) {
                 // Not for this subscriber: move past it when that is free.
                 if let Some(position) = position {
-                    self.set_position(i, position, true);
+                    self.set_position(i, position, Some(bytes), true);
                 }
                 return None;
             }
         }
         if let Some(position) = position {
-            if !self.set_position(i, position, false) {
+            if !self.set_position(i, position, Some(bytes), false) {
                 self.checkpoint();
             }
         }
         let body = bytes.get(header.payload()).unwrap_or_default();
-        if self.saving.is_some() {
-            let mut held = BytesMut::new();
-            let written = self.write(body, Line::Topic(i), true, Named::TypeLine, &mut held);
-            self.held = Some((held, written));
-            None
-        } else {
-            Some(self.write(body, Line::Topic(i), true, Named::TypeLine, out))
-        }
+        self.emit(body, Line::Topic(i), Named::TypeLine, out)
     }
 
     /// Reads one event of topic `i` from the hub: what to send, if anything.
@@ -486,7 +497,7 @@ impl MultiSubscription {
             if !includes(&bytes[audience], self.audience.as_ref()) {
                 // Not for this subscriber: move past it when that is free.
                 if let Some(position) = position {
-                    self.set_position(i, position.as_slice(), true);
+                    self.set_position(i, position.as_slice(), position.shared(), true);
                 }
                 return None;
             }
@@ -539,10 +550,8 @@ impl MultiSubscription {
         self.phase = Phase::Running;
         self.checkpoint();
         if self.queue.is_empty() {
-            // Held until the checkpoint is saved (it is being saved now).
-            let mut held = BytesMut::new();
-            let written = self.write(b"", Line::Static(b""), true, Named::None, &mut held);
-            self.held = Some((held, written));
+            // Held: the checkpoint is being saved now.
+            let _ = self.emit(b"", Line::Static(b""), Named::None, &mut BytesMut::new());
         }
     }
 

@@ -130,6 +130,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "rmcp")]
+mod commands;
 mod config;
 mod connection;
 mod engine;
@@ -140,6 +142,8 @@ mod script;
 mod store;
 mod stream_id;
 
+#[cfg(feature = "rmcp")]
+pub(crate) use commands::{LazyCommands, Request};
 pub use config::{RedisConfig, MAX_DURATION};
 pub(crate) use connection::Connection;
 pub use engine::RedisEngine;
