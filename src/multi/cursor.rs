@@ -40,9 +40,6 @@ const TAG: usize = 8;
 /// Bytes left for deltas.
 pub(crate) const DELTA_BUDGET: usize = MAX_RAW - HEADER - TAG;
 
-/// The base64 length of the header: 9 bytes, three whole groups.
-const HEADER_TEXT: usize = HEADER / 3 * 4;
-const TAIL: usize = MAX_RAW - HEADER;
 /// Zeros after the subscriber and the header in the tag's input, so that the
 /// deltas start on a word of the hash (8 + 9 + 7 = 24 bytes).
 const TAG_PAD: [u8; 7] = [0; 7];
@@ -69,74 +66,177 @@ pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// cannot be written as a delta at all (suffix over 255 bytes).
 #[cfg(test)]
 pub(crate) fn delta_len(base: &[u8], position: &[u8]) -> Option<usize> {
-    delta_parts(base, position).map(|(len, _)| len)
+    let suffix = position.len() - common_prefix(base, position);
+    (suffix <= 255).then_some(3 + suffix)
 }
 
-/// The bytes the delta from `base` to `position` takes and the length of
-/// the prefix they share, or `None` when it cannot be written as a delta at
-/// all (suffix over 255 bytes).
-pub(crate) fn delta_parts(base: &[u8], position: &[u8]) -> Option<(usize, usize)> {
-    let prefix = common_prefix(base, position);
-    let suffix = position.len() - prefix;
-    (suffix <= 255).then_some((3 + suffix, prefix))
-}
-
-/// What every cursor of one checkpoint shares, computed once per
-/// checkpoint: the tag's state after the subscriber and the header, and the
-/// header's base64 text. A cursor then costs its deltas only.
+/// The cursor of one subscription, kept current as its topics move.
+///
+/// It holds the cursor's bytes (deltas in the order the topics last moved:
+/// the topic that moved last is the last delta), their base64 text, and the
+/// tag's state over everything before the last delta. The usual event (the
+/// topic that moved last moves again) then costs the tag over its own delta,
+/// and the text of its delta and the tag: the rest is copied as it stands.
 #[derive(Clone)]
-pub(crate) struct CursorBase {
-    tag: TagState,
-    header: [u8; HEADER_TEXT],
+pub(crate) struct Cursor {
+    /// The tag's state after the subscriber and the header.
+    base: TagState,
+    /// `base` after the deltas before the last one (`raw[HEADER..last]`).
+    stable: TagState,
+    /// Header, deltas, and room for the tag.
+    raw: [u8; MAX_RAW],
+    /// Where the deltas end.
+    end: usize,
+    /// Where the last delta starts (`end` when there are none).
+    last: usize,
+    text: [u8; MAX_CURSOR_LEN],
+    /// How many bytes of `raw` (whole groups of three) `text` holds current.
+    valid: usize,
 }
 
-impl CursorBase {
+/// `at` rounded down to a whole group of three bytes.
+const fn group(at: usize) -> usize {
+    at - at % 3
+}
+
+impl Cursor {
+    /// The cursor of `checkpoint` with no deltas.
     pub(crate) fn new(key: &CursorKey, subscriber: u64, checkpoint: u64) -> Self {
-        let mut raw = [0; HEADER];
+        let mut raw = [0; MAX_RAW];
         raw[0] = VERSION;
         raw[1..HEADER].copy_from_slice(&checkpoint.to_le_bytes());
-        let mut tag = key.start();
-        tag.write(&subscriber.to_le_bytes());
-        tag.write(&raw);
-        tag.write(&TAG_PAD);
-        let mut header = [0; HEADER_TEXT];
-        base64::encode(&raw, &mut header);
-        Self { tag, header }
+        let mut base = key.start();
+        base.write(&subscriber.to_le_bytes());
+        base.write(&raw[..HEADER]);
+        base.write(&TAG_PAD);
+        let mut text = [0; MAX_CURSOR_LEN];
+        base64::encode(&raw[..HEADER], &mut text);
+        Self {
+            stable: base.clone(),
+            base,
+            raw,
+            end: HEADER,
+            last: HEADER,
+            text,
+            valid: HEADER,
+        }
     }
 
-    /// Appends the base64 text of the cursor with deltas given as (topic
-    /// index, shared prefix length, suffix) to `out` and returns its length.
-    /// The deltas must fit in [`DELTA_BUDGET`] (checked by the caller with
-    /// [`delta_parts`]); extra deltas are left out rather than overflow.
-    ///
+    /// Where topic `index`'s delta is: its start and its length.
     #[inline]
-    pub(crate) fn write<'a, I>(&self, deltas: I, out: &mut BytesMut) -> usize
-    where
-        I: IntoIterator<Item = (u8, usize, &'a [u8])>,
-    {
-        let mut raw = [0; TAIL];
-        let mut n = 0;
-        for (index, prefix, suffix) in deltas {
-            let (Ok(prefix), Ok(suffix_len)) = (u8::try_from(prefix), u8::try_from(suffix.len()))
-            else {
-                continue;
-            };
-            if n + 3 + suffix.len() > TAIL - TAG {
-                continue;
-            }
-            raw[n..n + 3].copy_from_slice(&[index, prefix, suffix_len]);
-            raw[n + 3..n + 3 + suffix.len()].copy_from_slice(suffix);
-            n += 3 + suffix.len();
+    fn find(&self, index: u8) -> Option<(usize, usize)> {
+        if self.last < self.end && self.raw[self.last] == index {
+            return Some((self.last, self.end - self.last));
         }
-        let mut tag = self.tag.clone();
-        tag.write(&raw[..n]);
-        raw[n..n + TAG].copy_from_slice(&tag.finish().to_le_bytes());
-        n += TAG;
-        let mut text = [0; MAX_CURSOR_LEN];
-        text[..HEADER_TEXT].copy_from_slice(&self.header);
-        let len = HEADER_TEXT + base64::encode(&raw[..n], &mut text[HEADER_TEXT..]);
-        out.extend_from_slice(&text[..len]);
+        let mut at = HEADER;
+        while at < self.last {
+            let len = 3 + usize::from(self.raw[at + 2]);
+            if self.raw[at] == index {
+                return Some((at, len));
+            }
+            at += len;
+        }
+        None
+    }
+
+    /// Takes out the delta at `at`, `len` bytes long, that is not the last.
+    fn cut(&mut self, at: usize, len: usize) {
+        self.raw.copy_within(at + len..self.end, at);
+        self.end -= len;
+        self.last -= len;
+        self.valid = self.valid.min(group(at));
+    }
+
+    /// The tag's state over the deltas before the last, again.
+    fn restate(&mut self) {
+        self.stable = self.base.clone();
+        self.stable.write(&self.raw[HEADER..self.last]);
+    }
+
+    /// Says that topic `index` stands `suffix` past the first `prefix` bytes
+    /// of its checkpointed position. `false` (and nothing changed) when that
+    /// does not fit in [`DELTA_BUDGET`].
+    #[inline]
+    pub(crate) fn set(&mut self, index: u8, prefix: usize, suffix: &[u8]) -> bool {
+        let (Ok(prefix), Ok(suffix_len)) = (u8::try_from(prefix), u8::try_from(suffix.len()))
+        else {
+            return false;
+        };
+        let len = 3 + suffix.len();
+        let found = self.find(index);
+        let others = self.end - HEADER - found.map_or(0, |(_, len)| len);
+        if others + len > DELTA_BUDGET {
+            return false;
+        }
+        match found {
+            // The usual case: the last topic to move moves again.
+            Some((at, _)) if at == self.last => {}
+            Some((at, old)) => {
+                self.cut(at, old);
+                self.last = self.end;
+                self.restate();
+            }
+            None => {
+                // The last delta becomes one of those before it.
+                self.stable.write(&self.raw[self.last..self.end]);
+                self.last = self.end;
+            }
+        }
+        let at = self.last;
+        self.raw[at..at + 3].copy_from_slice(&[index, prefix, suffix_len]);
+        self.raw[at + 3..at + len].copy_from_slice(suffix);
+        self.end = at + len;
+        self.valid = self.valid.min(group(at));
+        true
+    }
+
+    /// Takes out topic `index`'s delta (it is back at its checkpointed
+    /// position).
+    pub(crate) fn remove(&mut self, index: u8) {
+        let Some((at, len)) = self.find(index) else {
+            return;
+        };
+        if at == self.last {
+            // The delta before it becomes the last.
+            let mut before = HEADER;
+            let mut next = HEADER;
+            while next < at {
+                before = next;
+                next += 3 + usize::from(self.raw[next + 2]);
+            }
+            self.end = at;
+            self.last = before;
+            self.valid = self.valid.min(group(at));
+        } else {
+            self.cut(at, len);
+        }
+        self.restate();
+    }
+
+    /// Appends the base64 text of the cursor to `out` and returns its length.
+    #[inline]
+    pub(crate) fn write(&mut self, out: &mut BytesMut) -> usize {
+        let mut tag = self.stable.clone();
+        tag.write(&self.raw[self.last..self.end]);
+        let end = self.end + TAG;
+        self.raw[self.end..end].copy_from_slice(&tag.finish().to_le_bytes());
+        let from = self.valid;
+        let len =
+            from / 3 * 4 + base64::encode(&self.raw[from..end], &mut self.text[from / 3 * 4..]);
+        self.valid = group(self.end);
+        out.extend_from_slice(&self.text[..len]);
         len
+    }
+
+    /// The number of deltas.
+    pub(crate) fn deltas(&self) -> usize {
+        let mut at = HEADER;
+        let mut n = 0;
+        while at < self.end {
+            at += 3 + usize::from(self.raw[at + 2]);
+            n += 1;
+        }
+        n
     }
 }
 
@@ -148,14 +248,13 @@ pub(crate) fn encode<'a, I>(key: &CursorKey, subscriber: u64, checkpoint: u64, d
 where
     I: IntoIterator<Item = (u8, &'a [u8], &'a [u8])>,
 {
+    let mut cursor = Cursor::new(key, subscriber, checkpoint);
+    for (index, base, position) in deltas {
+        let prefix = common_prefix(base, position);
+        cursor.set(index, prefix, &position[prefix..]);
+    }
     let mut text = BytesMut::new();
-    CursorBase::new(key, subscriber, checkpoint).write(
-        deltas.into_iter().map(|(index, base, position)| {
-            let prefix = common_prefix(base, position);
-            (index, prefix, &position[prefix..])
-        }),
-        &mut text,
-    );
+    cursor.write(&mut text);
     String::from_utf8(text.to_vec()).unwrap_or_default()
 }
 
@@ -350,6 +449,45 @@ mod tests {
             prop_assume!(edited[at] != to);
             edited[at] = to;
             prop_assert!(decode(&key(), 0, &edited).is_none());
+        }
+
+        /// Whatever the topics do, the kept cursor is the one written from
+        /// scratch: it verifies and names every topic's current position.
+        #[test]
+        fn a_kept_cursor_always_says_where_every_topic_stands(
+            moves in proptest::collection::vec((0_u8..6, proptest::option::of("[0-9a-z.]{0,14}")), 0..60),
+        ) {
+            let key = key();
+            let base: &[u8] = b"k3.100";
+            let mut cursor = Cursor::new(&key, 4, 11);
+            let mut expected: std::collections::BTreeMap<u8, Vec<u8>> = Default::default();
+            for (index, to) in moves {
+                match to {
+                    Some(to) => {
+                        let prefix = common_prefix(base, to.as_bytes());
+                        if cursor.set(index, prefix, &to.as_bytes()[prefix..]) {
+                            expected.insert(index, to.into_bytes());
+                        }
+                    }
+                    None => {
+                        cursor.remove(index);
+                        expected.remove(&index);
+                    }
+                }
+                let mut text = BytesMut::new();
+                let len = cursor.write(&mut text);
+                prop_assert_eq!(len, text.len());
+                prop_assert!(len <= MAX_CURSOR_LEN);
+                let decoded = decode(&key, 4, &text).unwrap();
+                prop_assert_eq!(decoded.checkpoint(), 11);
+                let got: std::collections::BTreeMap<u8, Vec<u8>> = decoded
+                    .deltas()
+                    .map(|d| (d.index, d.apply(base).unwrap()))
+                    .collect();
+                prop_assert_eq!(decoded.deltas().count(), got.len());
+                prop_assert_eq!(cursor.deltas(), got.len());
+                prop_assert_eq!(&got, &expected);
+            }
         }
 
         #[test]

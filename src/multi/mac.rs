@@ -163,13 +163,14 @@ impl TagState {
             self.compress(u64::from_le_bytes(m));
         }
         // The rest (under a word) as one word: `ntail` is 0 here.
+        // (Shifted in byte by byte: a copy into a word and a read of the word
+        // would wait for the copy's stores.)
         let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut m = [0; 8];
-            m[..rest.len()].copy_from_slice(rest);
-            self.tail = u64::from_le_bytes(m);
-            self.ntail = rest.len();
-        }
+        self.tail = rest
+            .iter()
+            .enumerate()
+            .fold(0, |word, (i, &b)| word | u64::from(b) << (8 * i));
+        self.ntail = rest.len();
     }
 
     #[inline]

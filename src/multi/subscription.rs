@@ -14,7 +14,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::audience::{includes, Tag};
 use super::checkpoint::{Snapshot, StoreFuture};
-use super::cursor::{self, CursorBase, DELTA_BUDGET};
+use super::cursor::{self, Cursor};
 use super::item::{MultiEvent, Named, Written};
 use super::mac::random_u64;
 use super::multiplexer::Multiplexer;
@@ -53,10 +53,6 @@ pub(crate) struct TopicState {
     position: Position,
     /// Its position in the current checkpoint.
     checkpoint: Position,
-    /// The bytes of its delta in the cursor; 0 when it has none.
-    delta: usize,
-    /// The length of the prefix its position shares with its checkpointed one.
-    prefix: usize,
     pub(crate) start: Start,
 }
 
@@ -71,8 +67,6 @@ impl TopicState {
             type_line,
             checkpoint: position.clone(),
             position,
-            delta: 0,
-            prefix: 0,
             start,
         }
     }
@@ -158,8 +152,9 @@ enum Phase {
 /// buffer slice per event.
 ///
 /// Only topics with something to deliver are polled: one event among 64
-/// topics costs one topic's poll, a header scan, and a cursor (a `SipHash`
-/// finished over the deltas only, at most 79 bytes).
+/// topics costs one topic's poll and a cursor: the subscription keeps its
+/// cursor's bytes and text, so a topic that moves again costs a `SipHash`
+/// finished over its own delta and the text of that delta and the tag.
 pub struct MultiSubscription {
     topics: Box<[TopicState]>,
     starting: Vec<Tagged>,
@@ -168,11 +163,8 @@ pub struct MultiSubscription {
     timers_dirty: bool,
     queue: VecDeque<Pending>,
     checkpoint_id: u64,
-    /// What every cursor of the checkpoint shares.
-    base: CursorBase,
-    /// Indices of the topics with a delta, in the order they moved.
-    moved: Vec<u8>,
-    delta_total: usize,
+    /// The cursor, kept current as the topics move.
+    cursor: Cursor,
     saving: Option<StoreFuture<()>>,
     /// An event written while its checkpoint is being saved: sent once saved.
     held: Option<(BytesMut, Written)>,
@@ -219,9 +211,7 @@ impl MultiSubscription {
             timers_dirty: true,
             queue: VecDeque::new(),
             checkpoint_id: 0,
-            base: CursorBase::new(&multi.key, subscriber, 0),
-            moved: Vec::new(),
-            delta_total: 0,
+            cursor: Cursor::new(&multi.key, subscriber, 0),
             saving: None,
             held: None,
             events: BytesMut::new(),
@@ -257,7 +247,7 @@ impl MultiSubscription {
     /// cursor (unless `with_cursor` is false) and the blank line.
     #[inline]
     fn write(
-        &self,
+        &mut self,
         body: &[u8],
         line: Line,
         with_cursor: bool,
@@ -277,17 +267,7 @@ impl MultiSubscription {
         if with_cursor {
             out.extend_from_slice(b"id: ");
             let from = out.len() - start;
-            let topics = &self.topics;
-            let deltas = self.moved.iter().map(|&i| {
-                let topic = &topics[usize::from(i)];
-                let position = topic.position.as_slice();
-                (
-                    i,
-                    topic.prefix,
-                    position.get(topic.prefix..).unwrap_or_default(),
-                )
-            });
-            let len = self.base.write(deltas, out);
+            let len = self.cursor.write(out);
             cursor = (from, from + len);
             out.extend_from_slice(b"\n\n");
         } else {
@@ -312,13 +292,9 @@ impl MultiSubscription {
     fn checkpoint(&mut self) {
         for topic in &mut *self.topics {
             topic.checkpoint = topic.position.clone();
-            topic.delta = 0;
-            topic.prefix = 0;
         }
-        self.moved.clear();
-        self.delta_total = 0;
         self.checkpoint_id = random_u64();
-        self.base = CursorBase::new(&self.multi.key, self.subscriber, self.checkpoint_id);
+        self.cursor = Cursor::new(&self.multi.key, self.subscriber, self.checkpoint_id);
         self.saving = Some(self.multi.store.save(self.checkpoint_id, self.snapshot()));
         self.refresh
             .as_mut()
@@ -337,35 +313,21 @@ impl MultiSubscription {
         within: Option<&Bytes>,
         optional: bool,
     ) -> bool {
-        let topic = &self.topics[i];
-        let checkpoint = topic.checkpoint.as_slice();
-        // Back at its checkpointed position: no delta.
-        let (len, prefix) = match cursor::delta_parts(checkpoint, position) {
-            Some((_, prefix)) if prefix == position.len() && prefix == checkpoint.len() => (0, 0),
-            Some(parts) => parts,
-            None => (usize::MAX, 0),
-        };
-        let total = (self.delta_total - topic.delta).saturating_add(len);
-        if total > DELTA_BUDGET {
-            if !optional {
-                self.topics[i].position.set(position, within);
-            }
-            return false;
-        }
-        let topic = &mut self.topics[i];
-        let had = topic.delta > 0;
-        topic.position.set(position, within);
-        topic.delta = len;
-        topic.prefix = prefix;
-        self.delta_total = total;
+        let checkpoint = self.topics[i].checkpoint.as_slice();
         #[allow(clippy::cast_possible_truncation)]
         let index = i as u8;
-        match (had, len > 0) {
-            (false, true) => self.moved.push(index),
-            (true, false) => self.moved.retain(|&m| m != index),
-            _ => {}
+        let prefix = cursor::common_prefix(checkpoint, position);
+        let fits = if prefix == position.len() && prefix == checkpoint.len() {
+            // Back at its checkpointed position: no delta.
+            self.cursor.remove(index);
+            true
+        } else {
+            self.cursor.set(index, prefix, &position[prefix..])
+        };
+        if fits || !optional {
+            self.topics[i].position.set(position, within);
         }
-        true
+        fits
     }
 
     /// Gives `pending` its cursor and writes it into `out`; `None` when it
@@ -784,7 +746,7 @@ impl fmt::Debug for MultiSubscription {
             .field("topics", &self.topics.len())
             .field("phase", &self.phase)
             .field("checkpoint", &self.checkpoint_id)
-            .field("deltas", &self.moved.len())
+            .field("deltas", &self.cursor.deltas())
             .finish_non_exhaustive()
     }
 }
