@@ -82,7 +82,10 @@ impl Stream for MultiFrames {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<MultiRun>> {
         let this = self.get_mut();
-        if this.buf.capacity() < BUFFER / 2 {
+        // Write where the last run was when it is gone (sent and dropped):
+        // the same few cache lines every time, instead of a fresh part of
+        // the buffer that is cold by now.
+        if !this.buf.try_reclaim(BUFFER) && this.buf.capacity() < BUFFER / 2 {
             this.buf.reserve(BUFFER);
         }
         match ready!(this.inner.poll_run(cx, &mut this.buf, RUN_BYTES)) {

@@ -2,10 +2,9 @@
 //! waker per topic made once, so a delivery costs no allocation (unlike
 //! `SelectAll`, which re-boxes a stream after every item).
 
-use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures_core::Stream;
@@ -13,16 +12,84 @@ use futures_util::task::AtomicWaker;
 
 /// How many items in a row one stream may yield before the others get a turn.
 const TURN: usize = 32;
+/// How many streams a set holds at most (a multi-topic subscription has at
+/// most [`Multiplexer::MAX_TOPICS`](super::Multiplexer::MAX_TOPICS)).
+pub(crate) const CAPACITY: usize = 256;
+const WORDS: usize = CAPACITY / 64;
 
-/// The woken streams, shared with their wakers.
+/// The woken streams, shared with their wakers: one bit per stream, so a
+/// wake costs no lock and no queue (and a delivery touches one small
+/// allocation instead of a queue and its buffer).
+#[repr(C)]
 struct Shared {
-    queue: Mutex<VecDeque<usize>>,
-    parent: AtomicWaker,
+    /// Bit `i`: stream `i` was woken and is to be polled.
+    ready: [AtomicU64; WORDS],
     /// A timer (or other side future) polled with [`ReadySet::side_waker`] woke.
     side: AtomicBool,
+    parent: AtomicWaker,
 }
 
-/// Wakes the parent for a side future: sets the flag, queues nothing.
+impl Shared {
+    /// Marks stream `index` as woken; `true` when it was not already.
+    fn mark(&self, index: usize) -> bool {
+        let (word, bit) = (&self.ready[index / 64], 1 << (index % 64));
+        // Read before writing: a stream woken twice costs one atomic write.
+        word.load(Ordering::Acquire) & bit == 0 && word.fetch_or(bit, Ordering::AcqRel) & bit == 0
+    }
+
+    fn is_marked(&self, index: usize) -> bool {
+        self.ready[index / 64].load(Ordering::Acquire) & (1 << (index % 64)) != 0
+    }
+
+    /// Wakes from now on mark stream `index` again.
+    fn unmark(&self, index: usize) {
+        let (word, bit) = (&self.ready[index / 64], 1_u64 << (index % 64));
+        if word.load(Ordering::Acquire) & bit != 0 {
+            word.fetch_and(!bit, Ordering::AcqRel);
+        }
+    }
+
+    /// The first woken stream at or after `from` (cyclically) among the
+    /// first `len`.
+    fn first_marked(&self, from: usize, len: usize) -> Option<usize> {
+        let words = len.div_ceil(64).min(WORDS);
+        let from = if from < len { from } else { 0 };
+        // The word of `from` from its bit on, the other words, then the
+        // word of `from` below its bit.
+        let start = from / 64;
+        for step in 0..=words {
+            // `start + step` is under `2 * words`.
+            let w = if start + step >= words {
+                start + step - words
+            } else {
+                start + step
+            };
+            let mut bits = self.ready.get(w)?.load(Ordering::Acquire);
+            if step == 0 {
+                bits &= u64::MAX << (from % 64);
+            } else if step == words {
+                bits &= !(u64::MAX << (from % 64));
+            }
+            if bits != 0 {
+                return Some(w * 64 + bits.trailing_zeros() as usize);
+            }
+        }
+        None
+    }
+
+    /// Whether any stream but `index` is woken.
+    fn others_marked(&self, index: usize) -> bool {
+        self.ready.iter().enumerate().any(|(w, word)| {
+            let mut bits = word.load(Ordering::Acquire);
+            if w == index / 64 {
+                bits &= !(1 << (index % 64));
+            }
+            bits != 0
+        })
+    }
+}
+
+/// Wakes the parent for a side future: sets the flag, marks no stream.
 struct SideWaker(Arc<Shared>);
 
 impl Wake for SideWaker {
@@ -38,18 +105,12 @@ impl Wake for SideWaker {
 
 struct ChildWaker {
     index: usize,
-    queued: AtomicBool,
     shared: Arc<Shared>,
 }
 
 impl ChildWaker {
     fn enqueue(&self) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            self.shared
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push_back(self.index);
+        if self.shared.mark(self.index) {
             self.shared.parent.wake();
         }
     }
@@ -66,14 +127,17 @@ impl Wake for ChildWaker {
 }
 
 /// A set of streams polled as one, yielding `(index, item)`; a stream that
-/// ends yields nothing more and is dropped.
+/// ends yields nothing more and is dropped. Woken streams are polled in turn
+/// by index, from the one after the last polled.
 pub(crate) struct ReadySet<S> {
-    streams: Vec<Option<S>>,
-    wakers: Vec<(Arc<ChildWaker>, Waker)>,
+    /// Each stream with the waker it is polled with.
+    slots: Vec<Option<(S, Waker)>>,
     shared: Arc<Shared>,
     side: Waker,
     /// The stream being drained, and how many items it yielded in a row.
     current: Option<(usize, usize)>,
+    /// Where the look for the next woken stream starts.
+    next: usize,
     live: usize,
 }
 
@@ -83,16 +147,16 @@ where
 {
     pub(crate) fn new() -> Self {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
-            parent: AtomicWaker::new(),
+            ready: Default::default(),
             side: AtomicBool::new(false),
+            parent: AtomicWaker::new(),
         });
         Self {
-            streams: Vec::new(),
-            wakers: Vec::new(),
+            slots: Vec::new(),
             side: Waker::from(Arc::new(SideWaker(Arc::clone(&shared)))),
             shared,
             current: None,
+            next: 0,
             live: 0,
         }
     }
@@ -115,23 +179,26 @@ where
         self.shared.side.load(Ordering::Acquire) && self.shared.side.swap(false, Ordering::AcqRel)
     }
 
-    /// Adds a stream under the next index (the number of pushes so far).
+    /// Adds a stream under the next index (the number of pushes so far). A
+    /// set holds at most [`CAPACITY`] streams: one past that is dropped
+    /// (ended at once).
     pub(crate) fn push(&mut self, stream: S) {
-        let index = self.streams.len();
+        let index = self.slots.len();
+        if index >= CAPACITY {
+            debug_assert!(index < CAPACITY, "a ready set holds {CAPACITY} streams");
+            return;
+        }
         let child = Arc::new(ChildWaker {
             index,
-            queued: AtomicBool::new(false),
             shared: Arc::clone(&self.shared),
         });
-        let waker = Waker::from(Arc::clone(&child));
         child.enqueue();
-        self.streams.push(Some(stream));
-        self.wakers.push((child, waker));
+        self.slots.push(Some((stream, Waker::from(child))));
         self.live += 1;
     }
 
     pub(crate) fn clear(&mut self) {
-        self.streams.clear();
+        self.slots.clear();
         self.live = 0;
         self.current = None;
     }
@@ -140,12 +207,8 @@ where
         if let Some(current) = self.current.take() {
             return Some(current);
         }
-        let index = self
-            .shared
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()?;
+        let index = self.shared.first_marked(self.next, self.slots.len())?;
+        self.next = index + 1;
         Some((index, 0))
     }
 
@@ -158,18 +221,17 @@ where
         if turn >= TURN {
             return None;
         }
-        let (child, waker) = &self.wakers[index];
-        let stream = self.streams.get_mut(index)?.as_mut()?;
-        child.queued.store(false, Ordering::Release);
+        let (stream, waker) = self.slots.get_mut(index)?.as_mut()?;
+        self.shared.unmark(index);
         let mut child_cx = Context::from_waker(waker);
         match Pin::new(stream).poll_next(&mut child_cx) {
             Poll::Ready(Some(item)) => {
-                // Woken meanwhile: it is queued, and is not polled twice.
-                self.current = (!child.queued.load(Ordering::Acquire)).then_some((index, turn + 1));
+                // Woken meanwhile: it is marked, and is not polled twice.
+                self.current = (!self.shared.is_marked(index)).then_some((index, turn + 1));
                 Some((index, item))
             }
             Poll::Ready(None) => {
-                self.streams[index] = None;
+                self.slots[index] = None;
                 self.live -= 1;
                 self.current = None;
                 None
@@ -184,7 +246,7 @@ where
     /// The next item of any stream; `Ready(None)` once all of them ended.
     ///
     /// `cx` is registered as the parent only on the way to `Pending` (then
-    /// the queue is looked at again, so a wake in between is not lost): a
+    /// the marks are looked at again, so a wake in between is not lost): a
     /// busy stream's items cost no registration. A side wake that came
     /// before the registration makes the parent poll again at once.
     #[inline]
@@ -208,39 +270,33 @@ where
                 registered = true;
                 continue;
             };
-            let (child, waker) = &self.wakers[index];
-            let Some(stream) = self.streams.get_mut(index).and_then(Option::as_mut) else {
+            let Some((stream, waker)) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+                // Ended: its wakes mean nothing.
+                self.shared.unmark(index);
                 continue;
             };
             let turn = if turn < TURN {
                 turn
-            } else if self
-                .shared
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .is_empty()
-            {
+            } else if self.shared.others_marked(index) {
+                // Its turn is over: still ready, after the others.
+                self.shared.mark(index);
+                continue;
+            } else {
                 // Nobody else is waiting: no need to give up the turn.
                 0
-            } else {
-                // Its turn is over: back of the queue, still ready.
-                child.queued.store(false, Ordering::Release);
-                child.enqueue();
-                continue;
             };
-            // Wakes from now on queue it again.
-            child.queued.store(false, Ordering::Release);
+            // Wakes from now on mark it again.
+            self.shared.unmark(index);
             let mut child_cx = Context::from_waker(waker);
             match Pin::new(stream).poll_next(&mut child_cx) {
                 Poll::Ready(Some(item)) => {
-                    if !child.queued.load(Ordering::Acquire) {
+                    if !self.shared.is_marked(index) {
                         self.current = Some((index, turn + 1));
                     }
                     return Poll::Ready(Some((index, item)));
                 }
                 Poll::Ready(None) => {
-                    self.streams[index] = None;
+                    self.slots[index] = None;
                     self.live -= 1;
                 }
                 Poll::Pending => {}
@@ -282,6 +338,43 @@ mod tests {
         // A busy stream yields its turn: stream 1 is not starved.
         let at = got.iter().position(|&(i, _)| i == 1).unwrap();
         assert!(at <= TURN, "{at}");
+        senders.clear();
+        assert_eq!(next(&mut set).await, None);
+    }
+
+    #[tokio::test]
+    async fn woken_streams_take_turns_by_index_across_every_word_of_marks() {
+        let mut set = ReadySet::new();
+        let mut senders = Vec::new();
+        for _ in 0..200 {
+            let (tx, rx) = mpsc::unbounded_channel::<u32>();
+            senders.push(tx);
+            set.push(UnboundedReceiverStream::new(rx));
+        }
+        // Every stream was marked when pushed: nothing to read yet.
+        let nothing = futures_util::future::poll_fn(|cx| Poll::Ready(set.poll_next_item(cx))).await;
+        assert!(nothing.is_pending());
+        for &i in &[199_usize, 3, 64, 130, 63] {
+            senders[i].send(u32::try_from(i).unwrap()).unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(next(&mut set).await.unwrap().0);
+        }
+        // In index order: the look starts after the stream polled last.
+        assert_eq!(got, [3, 63, 64, 130, 199]);
+        senders[150].send(0).unwrap();
+        senders[3].send(0).unwrap();
+        senders[140].send(0).unwrap();
+        assert_eq!(
+            next(&mut set).await.unwrap().0,
+            3,
+            "wrapped around after 199"
+        );
+        assert_eq!(next(&mut set).await.unwrap().0, 140);
+        senders[3].send(0).unwrap();
+        assert_eq!(next(&mut set).await.unwrap().0, 150, "3 waits for its turn");
+        assert_eq!(next(&mut set).await.unwrap().0, 3);
         senders.clear();
         assert_eq!(next(&mut set).await, None);
     }

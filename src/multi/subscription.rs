@@ -729,7 +729,7 @@ impl Stream for MultiSubscription {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<MultiEvent>> {
         let this = self.get_mut();
         let mut out = std::mem::take(&mut this.events);
-        if out.capacity() < EVENT_BUFFER / 2 {
+        if !out.try_reclaim(EVENT_BUFFER) && out.capacity() < EVENT_BUFFER / 2 {
             out.reserve(EVENT_BUFFER);
         }
         let next = this.poll_write(cx, &mut out).map(|written| {
