@@ -152,6 +152,30 @@ mod tests {
     const TOPICS: [&str; 3] = ["a", "b", "c"];
 
     #[tokio::test]
+    async fn a_poll_with_nothing_woken_waits_and_the_next_publish_wakes_it() {
+        let hub = Hub::new();
+        let multi = Multiplexer::new(hub.clone());
+        let subscription = multi.subscribe(MultiRequest::new(TOPICS)).await.unwrap();
+        let mut frames = MultiFrames::from(subscription);
+        frames.next().await.unwrap();
+        for topic in TOPICS {
+            // Polled again and again with nothing new: still waiting.
+            for _ in 0..3 {
+                assert!(futures_util::poll!(frames.next()).is_pending());
+            }
+            hub.publish(topic, format!("to {topic}")).await.unwrap();
+            let run = tokio::time::timeout(std::time::Duration::from_secs(5), frames.next())
+                .await
+                .expect("the publish woke the stream")
+                .unwrap();
+            let events = parse_events(run.as_bytes()).unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].event_type, topic);
+            assert_eq!(events[0].data, format!("to {topic}"));
+        }
+    }
+
+    #[tokio::test]
     async fn runs_hold_every_event_in_order_and_their_cursors_resume_exactly() {
         let hub = Hub::new();
         let multi = Multiplexer::new(hub.clone());

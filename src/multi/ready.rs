@@ -179,6 +179,22 @@ where
         self.shared.side.load(Ordering::Acquire) && self.shared.side.swap(false, Ordering::AcqRel)
     }
 
+    /// Whether nothing is to be polled: no stream woke (and none is being
+    /// drained) and no side future woke. Registers `cx` as the parent first,
+    /// so a wake that comes after this answer is not lost.
+    pub(crate) fn is_idle(&self, cx: &Context<'_>) -> bool {
+        if self.current.is_some() {
+            return false;
+        }
+        self.shared.parent.register(cx.waker());
+        !self.shared.side.load(Ordering::Acquire)
+            && self
+                .shared
+                .ready
+                .iter()
+                .all(|word| word.load(Ordering::Acquire) == 0)
+    }
+
     /// Adds a stream under the next index (the number of pushes so far). A
     /// set holds at most [`CAPACITY`] streams: one past that is dropped
     /// (ended at once).

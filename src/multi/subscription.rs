@@ -686,6 +686,16 @@ impl MultiSubscription {
         out: &mut BytesMut,
         budget: usize,
     ) -> Poll<Option<u64>> {
+        // Polled again right after a run (or for nothing): when no topic and
+        // no timer woke, nothing else can have happened.
+        if self.phase == Phase::Running
+            && self.saving.is_none()
+            && self.queue.is_empty()
+            && !self.timers_dirty
+            && self.live.is_idle(cx)
+        {
+            return Poll::Pending;
+        }
         let mut events = 0;
         while out.len() < budget {
             if events > 0
