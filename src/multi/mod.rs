@@ -105,16 +105,16 @@
 //! costs one base64 decode and one `SipHash` of at most 128 bytes, one store
 //! read, and per topic one bounded replay from the hub's history. Only
 //! topics with something to deliver are polled (each hub subscription has
-//! its own waker, made once, that queues its index; timers have one too), so
-//! a delivery costs no allocation and does not touch the 63 idle topics:
-//! one topic's poll, a header scan, a cursor and a copy of the event into
+//! its own waker, made once, that marks its bit in a shared word; timers
+//! have one too), so a delivery costs no allocation and does not touch the
+//! 63 idle topics: one topic's poll, a cursor and a copy of the event into
 //! the frame (the single-topic path sends a lone event without one). The
-//! cursor costs only what moved: the tag's state after the subscriber and
-//! the checkpoint header, and the header's base64 text, are computed once
-//! per checkpoint, so an event hashes and encodes just the deltas and the
-//! tag (for one busy topic about 15 bytes), written straight into the
-//! frame. `benches/multi_fanout.rs` measures it against the single-topic
-//! subscription (figures in `BENCHMARKS.md`).
+//! cursor costs only what moved: the subscription keeps its bytes, text and
+//! tag state, with the topic that moved last as the last delta, so an event
+//! of the busy topic hashes and encodes just its delta and the tag (about
+//! 15 bytes), written straight into the frame. `benches/multi_fanout.rs`
+//! measures it against the single-topic subscription (figures in
+//! `BENCHMARKS.md`).
 //!
 //! # Topics nobody published to yet
 //!
