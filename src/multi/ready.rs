@@ -183,7 +183,8 @@ where
     /// drained) and no side future woke. Registers `cx` as the parent first,
     /// so a wake that comes after this answer is not lost.
     pub(crate) fn is_idle(&self, cx: &Context<'_>) -> bool {
-        if self.current.is_some() {
+        // With no stream left, the set has an end to answer.
+        if self.current.is_some() || self.live == 0 {
             return false;
         }
         self.shared.parent.register(cx.waker());
