@@ -40,6 +40,17 @@ pub struct LastEventId(String);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Checked;
 
+/// Marks a request whose last event id the layer refused, with why: a
+/// handler that resumes from it (a multi-topic subscription) must not take
+/// it for a fresh start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejected {
+    /// Longer than the cap.
+    TooLong,
+    /// Not an id: a NUL, CR or LF, not UTF-8, or several headers.
+    Invalid,
+}
+
 /// The request header browsers send.
 pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
 /// The query parameter accepted when `SseLayer::last_event_id_query` is on.
@@ -164,6 +175,48 @@ impl LastEventId {
     #[must_use]
     pub fn from_request<B>(request: &Request<B>) -> Option<Self> {
         Self::lookup(request.extensions(), request.headers(), request.uri())
+    }
+
+    /// Like [`LastEventId::from_parts`], but says when an id was sent and
+    /// refused (by the layer, or here under the default cap).
+    pub(crate) fn checked_from_parts(parts: &Parts) -> Result<Option<Self>, Rejected> {
+        let extensions = &parts.extensions;
+        if let Some(id) = extensions.get::<Self>() {
+            return Ok(Some(id.clone()));
+        }
+        if let Some(rejected) = extensions.get::<Rejected>() {
+            return Err(*rejected);
+        }
+        if extensions.get::<Checked>().is_some() {
+            return Ok(None);
+        }
+        Self::parse(&parts.headers, &parts.uri, Self::DEFAULT_MAX_LEN, true)
+            .map_err(|_| Self::rejection(&parts.headers, &parts.uri, Self::DEFAULT_MAX_LEN, true))
+    }
+
+    /// Why [`LastEventId::parse`] refused what the request sent.
+    pub(crate) fn rejection(
+        headers: &HeaderMap,
+        uri: &Uri,
+        max_len: usize,
+        query: bool,
+    ) -> Rejected {
+        let mut values = headers.get_all(LAST_EVENT_ID).iter();
+        let len = match (values.next(), values.next()) {
+            (Some(_), Some(_)) => return Rejected::Invalid,
+            (Some(value), None) => value.len(),
+            (None, _) if query => uri
+                .query()
+                .and_then(|q| find_param(q, QUERY_PARAM))
+                .and_then(|raw| percent_decode(raw).ok())
+                .map_or(0, |id| id.len()),
+            (None, _) => 0,
+        };
+        if len > max_len {
+            Rejected::TooLong
+        } else {
+            Rejected::Invalid
+        }
     }
 
     fn lookup(extensions: &Extensions, headers: &HeaderMap, uri: &Uri) -> Option<Self> {
@@ -315,6 +368,32 @@ mod tests {
         headers.append(LAST_EVENT_ID, "1".parse().unwrap());
         headers.append(LAST_EVENT_ID, "2".parse().unwrap());
         assert!(LastEventId::from_headers(&headers).is_none());
+    }
+
+    #[test]
+    fn a_refused_id_says_whether_it_was_too_long() {
+        let why = |uri: &str, header: Option<&[u8]>| {
+            let mut headers = HeaderMap::new();
+            if let Some(h) = header {
+                headers.insert(LAST_EVENT_ID, http::HeaderValue::from_bytes(h).unwrap());
+            }
+            LastEventId::rejection(&headers, &uri.parse().unwrap(), 4, true)
+        };
+        assert_eq!(why("/", Some(b"12345")), Rejected::TooLong);
+        assert_eq!(why("/", Some(b"\xff")), Rejected::Invalid);
+        assert_eq!(
+            why("/?lastEventId=%41%41%41%41%41", None),
+            Rejected::TooLong
+        );
+        assert_eq!(why("/?lastEventId=a%00", None), Rejected::Invalid);
+        let mut headers = HeaderMap::new();
+        headers.append(LAST_EVENT_ID, "1".parse().unwrap());
+        headers.append(LAST_EVENT_ID, "123456".parse().unwrap());
+        let uri = "/".parse().unwrap();
+        assert_eq!(
+            LastEventId::rejection(&headers, &uri, 4, true),
+            Rejected::Invalid
+        );
     }
 
     #[test]

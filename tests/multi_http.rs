@@ -220,6 +220,66 @@ async fn limits_are_refused_with_400_and_a_clear_message() -> TestResult {
     Ok(())
 }
 
+/// `GET /events?topics=...` with raw `Last-Event-ID` bytes.
+async fn with_raw_id(
+    addr: SocketAddr,
+    topics: &str,
+    id: &[u8],
+) -> TestResult<http::Response<hyper::body::Incoming>> {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let request = http::Request::get(format!("http://{addr}/events?topics={topics}"))
+        .header("last-event-id", http::HeaderValue::from_bytes(id)?)
+        .body(Empty::new())?;
+    Ok(client.request(request).await?)
+}
+
+/// An id the layer (or the default cap) refuses is not a fresh start: too
+/// long is the 400 of a too-long cursor, unreadable gives every topic a gap.
+#[tokio::test]
+async fn an_id_refused_before_the_multiplexer_is_never_a_fresh_start() -> TestResult {
+    let plain = serve().await;
+    let layered = {
+        let hub = Hub::new();
+        let multi = Multiplexer::new(hub.clone());
+        let app = Router::new()
+            .route("/events", get(events))
+            .layer(tower_sse::SseLayer::new().max_last_event_id_len(512))
+            .with_state(multi.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Server { addr, hub, multi }
+    };
+    for server in [&plain, &layered] {
+        // Over the layer's cap (512) or the default one (1 KiB).
+        let response = with_raw_id(server.addr, "public/a", &[b'A'; 2000]).await?;
+        assert_eq!(response.status(), 400);
+        let body = response.into_body().collect().await?.to_bytes();
+        assert_eq!(&body[..], b"last event id too long\n");
+        // Sent but not UTF-8: a lost position, announced.
+        let response = with_raw_id(server.addr, "public/a,public/b", b"\xff\xfe").await?;
+        assert_eq!(response.status(), 200);
+        let (parts, body) = response.into_parts();
+        let mut stream = Stream {
+            headers: parts.headers,
+            reader: tower_sse::parse::EventReader::new(body),
+        };
+        let gaps: Vec<_> = events_n(&mut stream, 2)
+            .await?
+            .iter()
+            .map(|e| gap(e).unwrap())
+            .collect();
+        assert_eq!(
+            gaps,
+            [
+                ("public/a".to_owned(), "invalid-cursor".to_owned()),
+                ("public/b".to_owned(), "invalid-cursor".to_owned())
+            ]
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_private_event_never_reaches_nor_is_replayed_to_another_subscriber() -> TestResult {
     let server = serve().await;

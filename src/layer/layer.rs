@@ -338,7 +338,9 @@ impl SseLayer {
 
     /// Caps the accepted `Last-Event-ID` length in bytes (default 1 KiB). Longer
     /// values count as absent: they are logged, removed from the request and
-    /// never reach the handler.
+    /// never reach the handler. (A multi-topic subscription, which must not
+    /// take a resume for a fresh start, refuses them instead: see
+    /// [`Multiplexer::subscribe_parts`](crate::multi::Multiplexer::subscribe_parts).)
     ///
     /// ```
     /// let layer = tower_sse::SseLayer::new().max_last_event_id_len(64);

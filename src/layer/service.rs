@@ -87,8 +87,15 @@ fn set_last_event_id<B>(req: &mut Request<B>, config: &Config) {
         }
         Err(error) => {
             tracing::debug!(%error, "ignoring invalid last-event-id");
+            let rejected = LastEventId::rejection(
+                req.headers(),
+                req.uri(),
+                config.max_id_len,
+                config.id_query,
+            );
             req.headers_mut().remove(LAST_EVENT_ID);
             req.extensions_mut().insert(Checked);
+            req.extensions_mut().insert(rejected);
         }
     }
 }

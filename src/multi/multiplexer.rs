@@ -21,6 +21,7 @@ use crate::engine::{Offset, Position};
 use crate::error::{Error, ErrorKind};
 use crate::event::Event;
 use crate::into_event::IntoEvent;
+use crate::last_event_id::Rejected;
 use crate::{Hub, LastEventId};
 
 /// An id no event has: resuming after it makes the hub answer with a gap
@@ -278,6 +279,14 @@ impl Multiplexer {
     /// absent), asks the [authorizer](Multiplexer::authorizer) about every
     /// topic, then [subscribes](Multiplexer::subscribe).
     ///
+    /// An id that was sent but is no id at all is never taken for a fresh
+    /// start (which would skip what the client missed without a gap): one
+    /// over the [layer's cap](crate::SseLayer::max_last_event_id_len) (or
+    /// over 1 KiB without the layer) is refused like a cursor over
+    /// [`Multiplexer::max_cursor_len`], and one the layer refused otherwise
+    /// (a NUL, CR or LF, not UTF-8, several headers) gives every topic a gap
+    /// with reason `invalid-cursor`, like an edited cursor.
+    ///
     /// # Errors
     ///
     /// The first [`Refusal`]: limits first, then the authorizer's, then the
@@ -315,9 +324,16 @@ impl Multiplexer {
             .get::<Subscriber>()
             .cloned()
             .unwrap_or_default();
-        let request = MultiRequest::new(topics)
-            .last_event_id(LastEventId::from_parts(parts).map(LastEventId::into_string))
-            .subscriber(subscriber);
+        let mut request = MultiRequest::new(topics).subscriber(subscriber);
+        match LastEventId::checked_from_parts(parts) {
+            Ok(id) => request = request.last_event_id(id.map(LastEventId::into_string)),
+            // Refused as too long (by the layer's cap or the default one):
+            // the same answer as a cursor over this multiplexer's cap.
+            Err(Rejected::TooLong) => return Err(Refusal::new(RefusalKind::CursorTooLong)),
+            // Sent, but no cursor: a resume whose positions are lost, not a
+            // fresh start (which would skip what was missed without a gap).
+            Err(Rejected::Invalid) => request.cursor_invalid = true,
+        }
         self.validate(&request)?;
         for topic in request.topics() {
             self.authorizer.authorize(parts, topic)?;
@@ -360,9 +376,12 @@ impl Multiplexer {
         };
         let principal = request.subscriber.principal();
         let subscriber = principal.map_or(0, |p| self.key.tag(&[b"subscriber\0", p.as_bytes()]));
-        let known = self
-            .resolve(request.last_event_id.as_deref(), subscriber)
-            .await?;
+        let known = if request.cursor_invalid {
+            Known::Lost("invalid-cursor")
+        } else {
+            self.resolve(request.last_event_id.as_deref(), subscriber)
+                .await?
+        };
         let starts: Vec<(Start, Bytes)> = request
             .topics
             .iter()

@@ -27,6 +27,9 @@ pub struct MultiRequest {
     /// More topics were offered than any multiplexer accepts.
     pub(crate) overflow: bool,
     pub(crate) last_event_id: Option<String>,
+    /// An id was sent that is no cursor at all (refused by the layer, or
+    /// unreadable): every topic gets a gap.
+    pub(crate) cursor_invalid: bool,
     pub(crate) subscriber: Subscriber,
 }
 
