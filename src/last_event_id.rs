@@ -180,18 +180,7 @@ impl LastEventId {
     /// Like [`LastEventId::from_parts`], but says when an id was sent and
     /// refused (by the layer, or here under the default cap).
     pub(crate) fn checked_from_parts(parts: &Parts) -> Result<Option<Self>, Rejected> {
-        let extensions = &parts.extensions;
-        if let Some(id) = extensions.get::<Self>() {
-            return Ok(Some(id.clone()));
-        }
-        if let Some(rejected) = extensions.get::<Rejected>() {
-            return Err(*rejected);
-        }
-        if extensions.get::<Checked>().is_some() {
-            return Ok(None);
-        }
-        Self::parse(&parts.headers, &parts.uri, Self::DEFAULT_MAX_LEN, true)
-            .map_err(|_| Self::rejection(&parts.headers, &parts.uri, Self::DEFAULT_MAX_LEN, true))
+        Self::checked(&parts.extensions, &parts.headers, &parts.uri)
     }
 
     /// Why [`LastEventId::parse`] refused what the request sent.
@@ -220,15 +209,27 @@ impl LastEventId {
     }
 
     fn lookup(extensions: &Extensions, headers: &HeaderMap, uri: &Uri) -> Option<Self> {
+        Self::checked(extensions, headers, uri).ok().flatten()
+    }
+
+    /// The id the layer stored, or why it refused one; without the layer, the
+    /// request's own, under the default cap.
+    fn checked(
+        extensions: &Extensions,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Option<Self>, Rejected> {
         if let Some(id) = extensions.get::<Self>() {
-            return Some(id.clone());
+            return Ok(Some(id.clone()));
+        }
+        if let Some(rejected) = extensions.get::<Rejected>() {
+            return Err(*rejected);
         }
         if extensions.get::<Checked>().is_some() {
-            return None;
+            return Ok(None);
         }
         Self::parse(headers, uri, Self::DEFAULT_MAX_LEN, true)
-            .ok()
-            .flatten()
+            .map_err(|_| Self::rejection(headers, uri, Self::DEFAULT_MAX_LEN, true))
     }
 
     /// Reads the header and, when `query` is set and no header was sent, the query

@@ -86,6 +86,11 @@ struct Server {
 }
 
 async fn serve_with(hub: Hub) -> Server {
+    serve_app(hub, |app| app).await
+}
+
+/// The test app over `hub`, wrapped by `wrap` (e.g. in an `SseLayer`).
+async fn serve_app(hub: Hub, wrap: impl FnOnce(Router) -> Router) -> Server {
     let multi = Multiplexer::new(hub.clone())
         .authorizer(authorize)
         .expiry_retry(Duration::from_millis(1500));
@@ -93,6 +98,7 @@ async fn serve_with(hub: Hub) -> Server {
         .route("/events", get(events))
         .layer(middleware::from_fn(auth))
         .with_state(multi.clone());
+    let app = wrap(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -110,13 +116,23 @@ async fn get_events(
     token: Option<&str>,
     cursor: Option<&str>,
 ) -> TestResult<http::Response<hyper::body::Incoming>> {
+    get_events_raw(server, topics, token, cursor.map(str::as_bytes)).await
+}
+
+/// [`get_events`] with the raw bytes of the `Last-Event-ID` header.
+async fn get_events_raw(
+    server: &Server,
+    topics: &str,
+    token: Option<&str>,
+    cursor: Option<&[u8]>,
+) -> TestResult<http::Response<hyper::body::Incoming>> {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut request = http::Request::get(format!("http://{}/events?topics={topics}", server.addr));
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
     if let Some(cursor) = cursor {
-        request = request.header("last-event-id", cursor);
+        request = request.header("last-event-id", http::HeaderValue::from_bytes(cursor)?);
     }
     Ok(client.request(request.body(Empty::new())?).await?)
 }
@@ -127,13 +143,34 @@ async fn open(
     token: Option<&str>,
     cursor: Option<&str>,
 ) -> TestResult<Stream> {
-    let response = get_events(server, topics, token, cursor).await?;
+    stream_of(get_events(server, topics, token, cursor).await?)
+}
+
+/// The event stream of a 200 answer.
+fn stream_of(response: http::Response<hyper::body::Incoming>) -> TestResult<Stream> {
     assert_eq!(response.status(), 200);
     let (parts, body) = response.into_parts();
     Ok(Stream {
         headers: parts.headers,
         reader: tower_sse::parse::EventReader::new(body),
     })
+}
+
+/// Reads the two gaps a lost cursor gives `public/a` and `public/b`.
+async fn assert_invalid_cursor_gaps(stream: &mut Stream) -> TestResult {
+    let gaps: Vec<_> = events_n(stream, 2)
+        .await?
+        .iter()
+        .map(|e| gap(e).unwrap())
+        .collect();
+    assert_eq!(
+        gaps,
+        [
+            ("public/a".to_owned(), "invalid-cursor".to_owned()),
+            ("public/b".to_owned(), "invalid-cursor".to_owned())
+        ]
+    );
+    Ok(())
 }
 
 async fn refused(
@@ -220,62 +257,22 @@ async fn limits_are_refused_with_400_and_a_clear_message() -> TestResult {
     Ok(())
 }
 
-/// `GET /events?topics=...` with raw `Last-Event-ID` bytes.
-async fn with_raw_id(
-    addr: SocketAddr,
-    topics: &str,
-    id: &[u8],
-) -> TestResult<http::Response<hyper::body::Incoming>> {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = http::Request::get(format!("http://{addr}/events?topics={topics}"))
-        .header("last-event-id", http::HeaderValue::from_bytes(id)?)
-        .body(Empty::new())?;
-    Ok(client.request(request).await?)
-}
-
 /// An id the layer (or the default cap) refuses is not a fresh start: too
 /// long is the 400 of a too-long cursor, unreadable gives every topic a gap.
 #[tokio::test]
 async fn an_id_refused_before_the_multiplexer_is_never_a_fresh_start() -> TestResult {
     let plain = serve().await;
-    let layered = {
-        let hub = Hub::new();
-        let multi = Multiplexer::new(hub.clone());
-        let app = Router::new()
-            .route("/events", get(events))
-            .layer(tower_sse::SseLayer::new().max_last_event_id_len(512))
-            .with_state(multi.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Server { addr, hub, multi }
-    };
+    let layered = serve_app(Hub::new(), |app| {
+        app.layer(tower_sse::SseLayer::new().max_last_event_id_len(512))
+    })
+    .await;
     for server in [&plain, &layered] {
         // Over the layer's cap (512) or the default one (1 KiB).
-        let response = with_raw_id(server.addr, "public/a", &[b'A'; 2000]).await?;
-        assert_eq!(response.status(), 400);
-        let body = response.into_body().collect().await?.to_bytes();
-        assert_eq!(&body[..], b"last event id too long\n");
+        let (status, body) = refused(server, "public/a", None, Some(&"A".repeat(2000))).await?;
+        assert_eq!((status, body.as_str()), (400, "last event id too long\n"));
         // Sent but not UTF-8: a lost position, announced.
-        let response = with_raw_id(server.addr, "public/a,public/b", b"\xff\xfe").await?;
-        assert_eq!(response.status(), 200);
-        let (parts, body) = response.into_parts();
-        let mut stream = Stream {
-            headers: parts.headers,
-            reader: tower_sse::parse::EventReader::new(body),
-        };
-        let gaps: Vec<_> = events_n(&mut stream, 2)
-            .await?
-            .iter()
-            .map(|e| gap(e).unwrap())
-            .collect();
-        assert_eq!(
-            gaps,
-            [
-                ("public/a".to_owned(), "invalid-cursor".to_owned()),
-                ("public/b".to_owned(), "invalid-cursor".to_owned())
-            ]
-        );
+        let response = get_events_raw(server, "public/a,public/b", None, Some(b"\xff\xfe")).await?;
+        assert_invalid_cursor_gaps(&mut stream_of(response)?).await?;
     }
     Ok(())
 }
@@ -380,18 +377,7 @@ async fn an_edited_or_foreign_cursor_gets_gaps_only() -> TestResult {
     let edited = String::from_utf8(edited)?;
     for (who, cursor) in [("ann", edited.as_str()), ("bob", cursor.as_str())] {
         let mut stream = open(&server, "public/a,public/b", Some(who), Some(cursor)).await?;
-        let gaps: Vec<_> = events_n(&mut stream, 2)
-            .await?
-            .iter()
-            .map(|e| gap(e).unwrap())
-            .collect();
-        assert_eq!(
-            gaps,
-            [
-                ("public/a".to_owned(), "invalid-cursor".to_owned()),
-                ("public/b".to_owned(), "invalid-cursor".to_owned())
-            ]
-        );
+        assert_invalid_cursor_gaps(&mut stream).await?;
         // Then live only: nothing from before.
         server
             .hub

@@ -151,12 +151,21 @@ mod tests {
 
     const TOPICS: [&str; 3] = ["a", "b", "c"];
 
-    #[tokio::test]
-    async fn a_poll_with_nothing_woken_waits_and_the_next_publish_wakes_it() {
+    /// A hub, a multiplexer over it, and the frames of a subscription to
+    /// `topics`.
+    async fn subscribed(topics: &[&str]) -> (Hub, Multiplexer, MultiFrames) {
         let hub = Hub::new();
         let multi = Multiplexer::new(hub.clone());
-        let subscription = multi.subscribe(MultiRequest::new(TOPICS)).await.unwrap();
-        let mut frames = MultiFrames::from(subscription);
+        let subscription = multi
+            .subscribe(MultiRequest::new(topics.iter().copied()))
+            .await
+            .unwrap();
+        (hub, multi, MultiFrames::from(subscription))
+    }
+
+    #[tokio::test]
+    async fn a_poll_with_nothing_woken_waits_and_the_next_publish_wakes_it() {
+        let (hub, _multi, mut frames) = subscribed(&TOPICS).await;
         frames.next().await.unwrap();
         for topic in TOPICS {
             // Polled again and again with nothing new: still waiting.
@@ -177,10 +186,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_hold_every_event_in_order_and_their_cursors_resume_exactly() {
-        let hub = Hub::new();
-        let multi = Multiplexer::new(hub.clone());
-        let subscription = multi.subscribe(MultiRequest::new(TOPICS)).await.unwrap();
-        let mut frames = MultiFrames::from(subscription);
+        let (hub, multi, mut frames) = subscribed(&TOPICS).await;
         let priming = frames.next().await.unwrap();
         assert_eq!(priming.events(), 1);
         for n in 0..30 {
@@ -239,10 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_stream_ends_after_its_last_run() {
-        let hub = Hub::new();
-        let multi = Multiplexer::new(hub.clone());
-        let mut frames =
-            MultiFrames::from(multi.subscribe(MultiRequest::new(["a"])).await.unwrap());
+        let (hub, _multi, mut frames) = subscribed(&["a"]).await;
         frames.next().await.unwrap();
         hub.publish("a", "x").await.unwrap();
         assert_eq!(frames.next().await.unwrap().events(), 1);

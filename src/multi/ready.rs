@@ -183,17 +183,22 @@ where
     /// drained) and no side future woke. Registers `cx` as the parent first,
     /// so a wake that comes after this answer is not lost.
     pub(crate) fn is_idle(&self, cx: &Context<'_>) -> bool {
-        // With no stream left, the set has an end to answer.
-        if self.current.is_some() || self.live == 0 {
+        let quiet = || {
+            !self.shared.side.load(Ordering::Acquire)
+                && self
+                    .shared
+                    .ready
+                    .iter()
+                    .all(|word| word.load(Ordering::Acquire) == 0)
+        };
+        // With no stream left, the set has an end to answer. A busy set is
+        // answered without a registration; a quiet one is looked at again
+        // after it.
+        if self.current.is_some() || self.live == 0 || !quiet() {
             return false;
         }
         self.shared.parent.register(cx.waker());
-        !self.shared.side.load(Ordering::Acquire)
-            && self
-                .shared
-                .ready
-                .iter()
-                .all(|word| word.load(Ordering::Acquire) == 0)
+        quiet()
     }
 
     /// Adds a stream under the next index (the number of pushes so far). A
