@@ -108,6 +108,11 @@ impl EventCounter {
     }
 }
 
+/// An already-encoded frame at least this long goes out alone: copying it
+/// into a larger frame would cost more than the write it saves (a
+/// multi-topic run is one).
+const SEND_ALONE: usize = 4 * 1024;
+
 impl<S> EventStream<S> {
     /// The default for [`EventStream::max_frame_bytes`]: 32 KiB.
     pub const DEFAULT_MAX_FRAME_BYTES: usize = 32 * 1024;
@@ -250,7 +255,12 @@ where
         let mut this = self.project();
         if this.error.is_none() && !*this.done {
             let budget = (*this.max_frame_bytes).max(1);
-            while this.buf.len() + this.held.as_ref().map_or(0, Bytes::len) < budget {
+            while this.buf.len() + this.held.as_ref().map_or(0, Bytes::len) < budget
+                && this
+                    .held
+                    .as_ref()
+                    .is_none_or(|held| held.len() < SEND_ALONE)
+            {
                 let Poll::Ready(item) = this.inner.as_mut().poll_next(cx) else {
                     break;
                 };
@@ -386,6 +396,22 @@ mod tests {
         }
         assert_eq!(total, 100 * b"data: xxxxxx\n\n".len());
         assert_eq!(frames, 34);
+    }
+
+    #[tokio::test]
+    async fn a_large_encoded_item_goes_out_alone_without_a_copy() {
+        let big = Event::new().data("x".repeat(SEND_ALONE)).encode();
+        let small = Event::new().data("s").encode();
+        let items = [big.clone(), big.clone(), small.clone(), small.clone()];
+        let mut body = EventStream::new(futures_util::stream::iter(items));
+        for _ in 0..2 {
+            let frame = data(body.frame().await);
+            assert_eq!(frame, big.as_bytes());
+            assert_eq!(frame.as_ptr(), big.as_bytes().as_ptr(), "sent as it is");
+        }
+        // Small ones are still coalesced.
+        assert_eq!(&data(body.frame().await)[..], b"data: s\n\ndata: s\n\n");
+        assert!(body.frame().await.is_none());
     }
 
     #[tokio::test]

@@ -13,18 +13,20 @@ use crate::error::Error;
 use crate::into_event::{sealed, EventItem};
 use crate::EventStream;
 
-/// The most one run holds before it is sent: the default frame size of an
-/// [`EventStream`], so that a run goes out as one frame without a copy.
-const RUN_BYTES: usize = EventStream::<()>::DEFAULT_MAX_FRAME_BYTES;
 /// The buffer a run is written into is taken this much at a time.
 const BUFFER: usize = 8 * 1024;
+/// Room a run leaves at the end of its buffer for its last event, so that
+/// the usual event (a few hundred bytes) never makes the buffer grow.
+const LAST_EVENT_ROOM: usize = 512;
+/// The least a run may hold (a buffer with less room left is taken anew).
+const MIN_RUN: usize = BUFFER / 2 - LAST_EVENT_ROOM;
 
 /// A [`MultiSubscription`] as runs of events in their wire form: what
 /// [`EventStream::from`] puts into the body.
 ///
-/// It yields every event that is ready, up to 32 KiB, as one [`MultiRun`],
-/// written once into a buffer of its own and sent as one frame without
-/// another copy. The bytes are the same as those of the subscription's
+/// It yields every event that is ready, up to about 8 KiB (what its buffer
+/// holds), as one [`MultiRun`], written once into a buffer of its own and
+/// sent as one frame without another copy. The bytes are the same as those of the subscription's
 /// [`MultiEvent`](super::MultiEvent)s, one after the other.
 ///
 /// ```
@@ -88,7 +90,15 @@ impl Stream for MultiFrames {
         if !this.buf.try_reclaim(BUFFER) && this.buf.capacity() < BUFFER / 2 {
             this.buf.reserve(BUFFER);
         }
-        match ready!(this.inner.poll_run(cx, &mut this.buf, RUN_BYTES)) {
+        // A run ends before it outgrows the buffer: growing it would copy
+        // what the run wrote so far, and allocate anew for every run while
+        // the one before is still being sent.
+        let budget = this
+            .buf
+            .capacity()
+            .saturating_sub(LAST_EVENT_ROOM)
+            .max(MIN_RUN);
+        match ready!(this.inner.poll_run(cx, &mut this.buf, budget)) {
             Some(events) => {
                 let wire = this.buf.split().freeze();
                 Poll::Ready(Some(MultiRun { wire, events }))
@@ -241,6 +251,40 @@ mod tests {
             }
         }
         assert_eq!(per_topic(&rest), per_topic(&got[10..]));
+    }
+
+    #[tokio::test]
+    async fn a_run_ends_before_its_buffer_would_grow() {
+        let (hub, _multi, mut frames) = subscribed(&["a"]).await;
+        frames.next().await.unwrap();
+        // About 60 KiB ready at once: several runs, none past its buffer.
+        let payload = "p".repeat(400);
+        for n in 0..100 {
+            hub.publish("a", format!("{n} {payload}")).await.unwrap();
+        }
+        let mut wire = Vec::new();
+        let mut runs = 0;
+        while parse_events(&wire).unwrap().len() < 100 {
+            let run = frames.next().await.unwrap();
+            assert!(
+                run.as_bytes().len() <= BUFFER,
+                "{} bytes",
+                run.as_bytes().len()
+            );
+            wire.extend_from_slice(run.as_bytes());
+            runs += 1;
+        }
+        assert!(
+            runs < 30,
+            "{runs} runs: a run still takes what its buffer holds"
+        );
+        let data: Vec<_> = parse_events(&wire)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.data)
+            .collect();
+        let published: Vec<_> = (0..100).map(|n| format!("{n} {payload}")).collect();
+        assert_eq!(data, published);
     }
 
     #[tokio::test]
