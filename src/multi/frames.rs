@@ -84,6 +84,11 @@ impl Stream for MultiFrames {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<MultiRun>> {
         let this = self.get_mut();
+        // Polled again with nothing woken (as right after every run): no
+        // buffer to look at.
+        if this.inner.is_idle(cx) {
+            return Poll::Pending;
+        }
         // Write where the last run was when it is gone (sent and dropped):
         // the same few cache lines every time, instead of a fresh part of
         // the buffer that is cold by now.

@@ -673,6 +673,18 @@ impl MultiSubscription {
         }
     }
 
+    /// Whether a poll now would find nothing: polled again right after a run
+    /// (or for nothing), with no topic and no timer woken since, nothing
+    /// else can have happened. `cx` is registered first, so a wake that
+    /// comes after this answer is not lost.
+    pub(crate) fn is_idle(&self, cx: &Context<'_>) -> bool {
+        self.phase == Phase::Running
+            && self.saving.is_none()
+            && self.queue.is_empty()
+            && !self.timers_dirty
+            && self.live.is_idle(cx)
+    }
+
     /// Appends the events that are ready to `out`, until it holds `budget`
     /// bytes: how many, `Ready(None)` once the stream ended (with nothing
     /// written), `Pending` when nothing was ready.
@@ -686,14 +698,7 @@ impl MultiSubscription {
         out: &mut BytesMut,
         budget: usize,
     ) -> Poll<Option<u64>> {
-        // Polled again right after a run (or for nothing): when no topic and
-        // no timer woke, nothing else can have happened.
-        if self.phase == Phase::Running
-            && self.saving.is_none()
-            && self.queue.is_empty()
-            && !self.timers_dirty
-            && self.live.is_idle(cx)
-        {
+        if self.is_idle(cx) {
             return Poll::Pending;
         }
         let mut events = 0;
