@@ -259,7 +259,7 @@ where
                 && this
                     .held
                     .as_ref()
-                    .is_none_or(|held| held.len() < SEND_ALONE)
+                    .map_or(true, |held| held.len() < SEND_ALONE)
             {
                 let Poll::Ready(item) = this.inner.as_mut().poll_next(cx) else {
                     break;
