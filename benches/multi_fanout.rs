@@ -14,7 +14,9 @@
 //! smoke-runs 20 subscribers.
 //!
 //! Every subscriber is a task draining an `EventStream` body frame by frame,
-//! as hyper would (no socket: this measures the crate's own cost). Contenders
+//! as hyper would (no socket: this measures the crate's own cost), and checks
+//! that it gets every event once and in order (a subscriber that misses its
+//! burst for a minute fails the run rather than hang it). Contenders
 //! alternate round by round; each event is ~100 bytes of JSON:
 //!
 //! - **single**: `hub.subscribe("hot")`;
@@ -74,8 +76,15 @@ enum Kind {
     Multi,
 }
 
-/// Counts the events in a frame and records the latency of each.
-fn read_frame(frame: &[u8], start: Instant, published: &[AtomicU64], lat: &mut Vec<u64>) -> usize {
+/// Counts the events in a frame and records the latency of each. Panics
+/// unless they are events `seen..`, in order: none lost, none twice.
+fn read_frame(
+    frame: &[u8],
+    seen: usize,
+    start: Instant,
+    published: &[AtomicU64],
+    lat: &mut Vec<u64>,
+) -> usize {
     let now = start.elapsed().as_nanos() as u64;
     let mut n = 0;
     let mut rest = frame;
@@ -86,6 +95,7 @@ fn read_frame(frame: &[u8], start: Instant, published: &[AtomicU64], lat: &mut V
             .ok()
             .and_then(|s| s.parse::<usize>().ok())
         {
+            assert_eq!(seq, seen + n, "an event lost, repeated or out of order");
             if let Some(at) = published.get(seq) {
                 lat.push(now.saturating_sub(at.load(Ordering::Acquire)));
             }
@@ -93,6 +103,26 @@ fn read_frame(frame: &[u8], start: Instant, published: &[AtomicU64], lat: &mut V
         }
     }
     n
+}
+
+/// The latest of the `n` subscribers' burst-done times. Panics if they do
+/// not all come within a minute (a subscriber that ended early, or whose
+/// check failed, says why on stderr), instead of waiting forever.
+async fn burst_end(
+    done_rx: &mut tokio::sync::mpsc::UnboundedReceiver<Duration>,
+    n: usize,
+    t0: Duration,
+) -> Duration {
+    let mut last = t0;
+    for got in 0..n {
+        match tokio::time::timeout(Duration::from_secs(60), done_rx.recv()).await {
+            Ok(Some(at)) => last = last.max(at),
+            Ok(None) | Err(_) => {
+                panic!("only {got} of {n} subscribers got the whole burst within a minute")
+            }
+        }
+    }
+    last
 }
 
 async fn open(kind: Kind, hub: &Hub, multi: &Multiplexer) -> Box<dyn BodyFrames> {
@@ -147,7 +177,7 @@ async fn round(kind: Kind, n: usize, burst: usize, paced: usize) -> (f64, Vec<u6
             while let Some(frame) = body.next_frame().await {
                 let mut ignore = Vec::new();
                 let sink = if seen < burst { &mut ignore } else { &mut lat };
-                seen += read_frame(&frame, start, &published, sink);
+                seen += read_frame(&frame, seen, start, &published, sink);
                 if !burst_done && seen >= burst {
                     burst_done = true;
                     let _ = done_tx.send(start.elapsed());
@@ -165,10 +195,7 @@ async fn round(kind: Kind, n: usize, burst: usize, paced: usize) -> (f64, Vec<u6
         published[seq].store(start.elapsed().as_nanos() as u64, Ordering::Release);
         hub.publish(HOT, payload(seq)).await.unwrap();
     }
-    let mut last = t0;
-    for _ in 0..n {
-        last = last.max(done_rx.recv().await.unwrap());
-    }
+    let last = burst_end(&mut done_rx, n, t0).await;
     let rate = (n * burst) as f64 / (last - t0).as_secs_f64();
     let mut ticker = tokio::time::interval(Duration::from_micros(200));
     for seq in burst..total {
@@ -264,7 +291,7 @@ async fn loopback_round(
                 };
                 let mut ignore = Vec::new();
                 let sink = if seen < burst { &mut ignore } else { &mut lat };
-                seen += read_frame(&buf[..end + 2], start, &published, sink);
+                seen += read_frame(&buf[..end + 2], seen, start, &published, sink);
                 buf.drain(..end + 2);
                 if !burst_done && seen >= burst {
                     burst_done = true;
@@ -283,10 +310,7 @@ async fn loopback_round(
         published[seq].store(start.elapsed().as_nanos() as u64, Ordering::Release);
         hub.publish(HOT, payload(seq)).await.unwrap();
     }
-    let mut last = t0;
-    for _ in 0..n {
-        last = last.max(done_rx.recv().await.unwrap());
-    }
+    let last = burst_end(&mut done_rx, n, t0).await;
     let rate = (n * burst) as f64 / (last - t0).as_secs_f64();
     let mut ticker = tokio::time::interval(period);
     for seq in burst..total {
