@@ -445,7 +445,15 @@ async fn pinned_round(
             }
         }
     });
+    let deadline = Instant::now() + Duration::from_secs(60);
     while hub.subscribers(HOT) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the client did not connect within a minute"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the client ended before it connected: {status}");
+        }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let cpu_before = thread_cpu_ns();
@@ -454,7 +462,7 @@ async fn pinned_round(
     for seq in 0..burst {
         hub.publish(HOT, stamped_payload(seq)).await.unwrap();
     }
-    let line = lines.recv().await.expect("the client ended early");
+    let line = client_line(&mut lines).await;
     let cpu_after = thread_cpu_ns();
     let cores_after = core_jiffies();
     let numbers = |line: &str, tag: &str| -> Vec<f64> {
@@ -477,7 +485,7 @@ async fn pinned_round(
         ticker.tick().await;
         hub.publish(HOT, stamped_payload(seq)).await.unwrap();
     }
-    let lat = numbers(&lines.recv().await.expect("the client ended early"), "LAT");
+    let lat = numbers(&client_line(&mut lines).await, "LAT");
     hub.close();
     server.abort();
     assert!(child.wait().unwrap().success(), "the client failed");
@@ -492,6 +500,16 @@ async fn pinned_round(
             }
             _ => [f64::NAN; 2],
         },
+    }
+}
+
+/// The client's next line; panics if it ended or said nothing for a minute
+/// (it checks every event, and says why on stderr when a check fails).
+async fn client_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    match tokio::time::timeout(Duration::from_secs(60), lines.recv()).await {
+        Ok(Some(line)) => line,
+        Ok(None) => panic!("the client ended early"),
+        Err(_) => panic!("the client said nothing for a minute"),
     }
 }
 
