@@ -223,9 +223,10 @@ async fn multi_route(State((_, multi)): State<(Hub, Multiplexer)>) -> axum::resp
 }
 
 /// Serves `app` with `TCP_NODELAY` on every connection, as a latency-minded
-/// SSE server would: otherwise Nagle's algorithm holds a small event back
-/// until the client's delayed ACK (up to 40 ms), and the paced latency
-/// measures that instead of the server.
+/// SSE server would: when events come faster than the client's ACKs,
+/// Nagle's algorithm holds a small event back until the client's delayed
+/// ACK (up to 40 ms), and the paced latency would measure that instead of
+/// the server.
 async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
 
