@@ -26,8 +26,9 @@ const MIN_RUN: usize = BUFFER / 2 - LAST_EVENT_ROOM;
 ///
 /// It yields every event that is ready, up to about 8 KiB (what its buffer
 /// holds), as one [`MultiRun`], written once into a buffer of its own and
-/// sent as one frame without another copy. The bytes are the same as those of the subscription's
-/// [`MultiEvent`](super::MultiEvent)s, one after the other.
+/// sent as one frame without another copy. The bytes are the same as those
+/// of the subscription's [`MultiEvent`](super::MultiEvent)s, one after the
+/// other.
 ///
 /// ```
 /// use futures_util::StreamExt;

@@ -692,15 +692,13 @@ impl MultiSubscription {
     /// While the topic that delivered the last event has more, its events are
     /// read straight from it (up to its turn), without the checks between
     /// events that [`Self::poll_write`] makes; those run again after it.
+    /// The caller asks [`Self::is_idle`] first (before it prepares `out`).
     pub(crate) fn poll_run(
         &mut self,
         cx: &mut Context<'_>,
         out: &mut BytesMut,
         budget: usize,
     ) -> Poll<Option<u64>> {
-        if self.is_idle(cx) {
-            return Poll::Pending;
-        }
         let mut events = 0;
         while out.len() < budget {
             if events > 0
