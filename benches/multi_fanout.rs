@@ -76,6 +76,16 @@ enum Kind {
     Multi,
 }
 
+impl Kind {
+    /// Its route on the socket scenarios' server.
+    fn path(self) -> &'static str {
+        match self {
+            Self::Single => "/single",
+            Self::Multi => "/multi",
+        }
+    }
+}
+
 /// Counts the events in a frame and records the latency of each. Panics
 /// unless they are events `seen..`, in order: none lost, none twice.
 fn read_frame(
@@ -236,6 +246,61 @@ async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> std::io:
     axum::serve(listener, app).await
 }
 
+/// The axum server both socket scenarios use, with a fresh hub, on a port of
+/// its own.
+async fn start_server() -> (
+    Hub,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let hub = HubConfig::new().buffer(4096).history(16).build();
+    let multi = Multiplexer::new(hub.clone());
+    let app = axum::Router::new()
+        .route(Kind::Single.path(), axum::routing::get(single_route))
+        .route(Kind::Multi.path(), axum::routing::get(multi_route))
+        .with_state((hub.clone(), multi));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (hub, addr, tokio::spawn(serve(listener, app)))
+}
+
+/// A connection to `addr` that has asked for `path` (HTTP/1.0, so the body
+/// is not chunked).
+async fn request(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    socket
+}
+
+/// Reads `socket` and hands `on_events` every whole event that came (the
+/// rest waits for the next read), until it returns `false` or the stream
+/// ends.
+async fn read_events(mut socket: tokio::net::TcpStream, mut on_events: impl FnMut(&[u8]) -> bool) {
+    use tokio::io::AsyncReadExt;
+
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => buf.extend_from_slice(&chunk[..read]),
+        }
+        let Some(end) = memchr::memmem::rfind(&buf, b"\n\n") else {
+            continue;
+        };
+        let more = on_events(&buf[..end + 2]);
+        buf.drain(..end + 2);
+        if !more {
+            return;
+        }
+    }
+}
+
 /// One round over loopback HTTP: a real axum server and `n` TCP clients
 /// (HTTP/1.0, so the body is not chunked) in this process.
 async fn loopback_round(
@@ -244,61 +309,30 @@ async fn loopback_round(
     burst: usize,
     (paced, period): (usize, Duration),
 ) -> (f64, Vec<u64>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let hub = HubConfig::new().buffer(4096).history(16).build();
-    let multi = Multiplexer::new(hub.clone());
-    let app = axum::Router::new()
-        .route("/single", axum::routing::get(single_route))
-        .route("/multi", axum::routing::get(multi_route))
-        .with_state((hub.clone(), multi));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(serve(listener, app));
+    let (hub, addr, server) = start_server().await;
     let total = burst + paced;
     let published: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
     let start = Instant::now();
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let path = if kind == Kind::Single {
-        "/single"
-    } else {
-        "/multi"
-    };
     let mut tasks = Vec::new();
     for _ in 0..n {
-        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-        socket
-            .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
+        let socket = request(addr, kind.path()).await;
         let published = Arc::clone(&published);
         let done_tx = done_tx.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(paced);
             let (mut seen, mut burst_done) = (0, false);
-            let mut buf = Vec::with_capacity(64 * 1024);
-            let mut chunk = vec![0; 64 * 1024];
-            while seen < total {
-                let Ok(read) = socket.read(&mut chunk).await else {
-                    break;
-                };
-                if read == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..read]);
-                // Whole events only; the rest waits for the next read.
-                let Some(end) = memchr::memmem::rfind(&buf, b"\n\n") else {
-                    continue;
-                };
+            read_events(socket, |events| {
                 let mut ignore = Vec::new();
                 let sink = if seen < burst { &mut ignore } else { &mut lat };
-                seen += read_frame(&buf[..end + 2], seen, start, &published, sink);
-                buf.drain(..end + 2);
+                seen += read_frame(events, seen, start, &published, sink);
                 if !burst_done && seen >= burst {
                     burst_done = true;
                     let _ = done_tx.send(start.elapsed());
                 }
-            }
+                seen < total
+            })
+            .await;
             lat
         }));
     }
@@ -411,25 +445,12 @@ async fn pinned_round(
 ) -> PinnedRound {
     use std::io::BufRead;
 
-    let hub = HubConfig::new().buffer(4096).history(16).build();
-    let multi = Multiplexer::new(hub.clone());
-    let app = axum::Router::new()
-        .route("/single", axum::routing::get(single_route))
-        .route("/multi", axum::routing::get(multi_route))
-        .with_state((hub.clone(), multi));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = tokio::spawn(serve(listener, app));
-    let path = if kind == Kind::Single {
-        "/single"
-    } else {
-        "/multi"
-    };
+    let (hub, addr, server) = start_server().await;
     let mut child = std::process::Command::new("taskset")
         .args(["-c", &client_cpu.to_string()])
         .arg(std::env::current_exe().unwrap())
         .arg("--client")
-        .args([port.to_string(), path.to_owned()])
+        .args([addr.port().to_string(), kind.path().to_owned()])
         .args([n, burst, burst + paced].map(|x| x.to_string()))
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -557,33 +578,17 @@ async fn client_conn(
     total: usize,
     burst_tx: &tokio::sync::mpsc::UnboundedSender<u64>,
 ) -> Vec<u64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     static SENT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"sent\":"));
-    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    socket
-        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    let socket = request(([127, 0, 0, 1], port).into(), path).await;
     let mut lat = Vec::with_capacity(total - burst);
     let mut next = 0;
-    let (mut buf, mut chunk) = (Vec::with_capacity(64 * 1024), vec![0; 64 * 1024]);
     let number = |s: &[u8]| -> u64 {
         let end = memchr::memchr(b',', s).unwrap_or(s.len());
         std::str::from_utf8(&s[..end]).unwrap().parse().unwrap()
     };
-    while next < total {
-        let read = socket.read(&mut chunk).await.unwrap();
-        assert!(read > 0, "the stream ended at event {next} of {total}");
+    read_events(socket, |mut rest| {
         let now = now_ns();
-        buf.extend_from_slice(&chunk[..read]);
-        let Some(end) = memchr::memmem::rfind(&buf, b"\n\n") else {
-            continue;
-        };
-        let mut rest = &buf[..end + 2];
         while let Some(at) = DATA.find(rest) {
             rest = &rest[at + DATA.needle().len()..];
             let seq = number(rest) as usize;
@@ -597,8 +602,10 @@ async fn client_conn(
                 let _ = burst_tx.send(now);
             }
         }
-        buf.drain(..end + 2);
-    }
+        next < total
+    })
+    .await;
+    assert_eq!(next, total, "the stream ended at event {next} of {total}");
     lat
 }
 
@@ -626,7 +633,10 @@ fn main() {
     // slower.
     let socket_paced = (
         mode.size("SSE_BENCH_SOCKET_PACED", 300, 20),
-        Duration::from_micros(mode.size("SSE_BENCH_SOCKET_PERIOD_US", 10_000, 10_000) as u64),
+        Duration::from_micros(
+            mode.size("SSE_BENCH_SOCKET_PERIOD_US", 10_000, 10_000)
+                .max(1) as u64,
+        ),
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
