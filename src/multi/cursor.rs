@@ -44,6 +44,13 @@ pub(crate) const DELTA_BUDGET: usize = MAX_RAW - HEADER - TAG;
 /// deltas start on a word of the hash (8 + 9 + 7 = 24 bytes).
 const TAG_PAD: [u8; 7] = [0; 7];
 
+/// The longest line an event's cursor follows: `event: ` and a topic name
+/// of at most 255 bytes and its line end.
+const MAX_LINE: usize = 7 + 255 + 1;
+/// Where the cursor's text starts in [`Cursor::text`]: after room for a
+/// line and `id: `.
+const TEXT: usize = MAX_LINE + 4;
+
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let len = a.len().min(b.len()).min(255);
     let (a, b) = (&a[..len], &b[..len]);
@@ -89,9 +96,17 @@ pub(crate) struct Cursor {
     end: usize,
     /// Where the last delta starts (`end` when there are none).
     last: usize,
-    text: [u8; MAX_CURSOR_LEN],
-    /// How many bytes of `raw` (whole groups of three) `text` holds current.
+    /// The lines the cursor follows in an event (a type line and `id: `),
+    /// the cursor's base64 text from [`TEXT`] on, and room for the blank
+    /// line after it: the tail of an event, written with one copy.
+    text: [u8; TEXT + MAX_CURSOR_LEN + 2],
+    /// How many bytes of `raw` (whole groups of three) the text holds current.
     valid: usize,
+    /// Where the line before `id: ` starts in `text`.
+    line: usize,
+    /// The topic whose type line that is; `None` when it is none or not a
+    /// topic's.
+    line_topic: Option<u8>,
 }
 
 /// `at` rounded down to a whole group of three bytes.
@@ -109,8 +124,9 @@ impl Cursor {
         base.write(&subscriber.to_le_bytes());
         base.write(&raw[..HEADER]);
         base.write(&TAG_PAD);
-        let mut text = [0; MAX_CURSOR_LEN];
-        base64::encode(&raw[..HEADER], &mut text);
+        let mut text = [0; TEXT + MAX_CURSOR_LEN + 2];
+        text[TEXT - 4..TEXT].copy_from_slice(b"id: ");
+        base64::encode(&raw[..HEADER], &mut text[TEXT..]);
         Self {
             stable: base.clone(),
             base,
@@ -119,6 +135,8 @@ impl Cursor {
             last: HEADER,
             text,
             valid: HEADER,
+            line: TEXT - 4,
+            line_topic: None,
         }
     }
 
@@ -213,19 +231,60 @@ impl Cursor {
         self.restate();
     }
 
-    /// Appends the base64 text of the cursor to `out` and returns its length.
+    /// Brings the base64 text up to date and returns its length.
     #[inline]
-    pub(crate) fn write(&mut self, out: &mut BytesMut) -> usize {
+    fn render(&mut self) -> usize {
         let mut tag = self.stable.clone();
         tag.write(&self.raw[self.last..self.end]);
         let end = self.end + TAG;
         self.raw[self.end..end].copy_from_slice(&tag.finish().to_le_bytes());
         let from = self.valid;
-        let len =
-            from / 3 * 4 + base64::encode(&self.raw[from..end], &mut self.text[from / 3 * 4..]);
+        let text = &mut self.text[TEXT + from / 3 * 4..];
+        let len = from / 3 * 4 + base64::encode(&self.raw[from..end], text);
         self.valid = group(self.end);
-        out.extend_from_slice(&self.text[..len]);
         len
+    }
+
+    /// Appends the base64 text of the cursor to `out` and returns its length.
+    #[cfg(test)]
+    pub(crate) fn write(&mut self, out: &mut BytesMut) -> usize {
+        let len = self.render();
+        out.extend_from_slice(&self.text[TEXT..TEXT + len]);
+        len
+    }
+
+    /// Appends the tail of an event to `out`: `line` (the type line of
+    /// topic `topic`, or another line when `None`), `id: ` and the cursor,
+    /// and the blank line. Returns where the cursor starts in what it
+    /// appended, and its length.
+    ///
+    /// The tail is kept whole, so the usual event (the topic that moved
+    /// last moves again) is one copy: the line stays in place while the
+    /// same topic's events follow each other.
+    #[inline]
+    pub(crate) fn write_tail(
+        &mut self,
+        topic: Option<u8>,
+        line: &[u8],
+        out: &mut BytesMut,
+    ) -> (usize, usize) {
+        if topic.is_none() || topic != self.line_topic {
+            let Some(at) = (TEXT - 4).checked_sub(line.len()) else {
+                // Longer than any type line: written apart.
+                out.extend_from_slice(line);
+                let len = self.render();
+                out.extend_from_slice(&self.text[TEXT - 4..TEXT + len]);
+                out.extend_from_slice(b"\n\n");
+                return (line.len() + 4, len);
+            };
+            self.text[at..TEXT - 4].copy_from_slice(line);
+            self.line = at;
+            self.line_topic = topic;
+        }
+        let len = self.render();
+        self.text[TEXT + len..TEXT + len + 2].copy_from_slice(b"\n\n");
+        out.extend_from_slice(&self.text[self.line..TEXT + len + 2]);
+        (TEXT - self.line, len)
     }
 
     /// The number of deltas.
@@ -401,6 +460,35 @@ mod tests {
         assert!(text.len() <= MAX_CURSOR_LEN);
         let decoded = decode(&key(), 0, text.as_bytes()).unwrap();
         assert_eq!(decoded.deltas().count(), DELTA_BUDGET / 8);
+    }
+
+    /// The tail is the line, `id: `, the cursor and a blank line, whichever
+    /// line came before; a line too long to keep is written apart.
+    #[test]
+    fn an_event_tail_is_its_line_the_cursor_and_a_blank_line() {
+        let mut cursor = Cursor::new(&key(), 3, 8);
+        let long = [b"event: ".as_slice(), &[b'x'; 300], b"\n"].concat();
+        let lines: [(Option<u8>, &[u8]); 6] = [
+            (Some(1), b"event: a\n"),
+            (Some(1), b"event: a\n"),
+            (Some(2), b"event: bb\n"),
+            (None, b"event: sse-gap\n"),
+            (None, &long),
+            (Some(1), b"event: a\n"),
+        ];
+        for (n, (topic, line)) in lines.into_iter().enumerate() {
+            let position = format!("p.{n}");
+            cursor.set(topic.unwrap_or(0), 0, position.as_bytes());
+            let mut out = BytesMut::from(&b"data: x\n"[..]);
+            let (from, len) = cursor.write_tail(topic, line, &mut out);
+            let tail = &out[8..];
+            let text = &tail[from..from + len];
+            assert_eq!(tail, [line, b"id: ", text, b"\n\n"].concat());
+            let mut alone = BytesMut::new();
+            assert_eq!(cursor.write(&mut alone), len);
+            assert_eq!(&alone[..], text);
+            assert!(decode(&key(), 3, text).is_some());
+        }
     }
 
     #[test]

@@ -20,6 +20,9 @@ const BUFFER: usize = 8 * 1024;
 const LAST_EVENT_ROOM: usize = 512;
 /// The least a run may hold (a buffer with less room left is taken anew).
 const MIN_RUN: usize = BUFFER / 2 - LAST_EVENT_ROOM;
+/// The buffer of a stream whose runs are small (an event at a time, as most
+/// live streams are): what an idle stream keeps.
+const SMALL_BUFFER: usize = 1024;
 
 /// A [`MultiSubscription`] as runs of events in their wire form: what
 /// [`EventStream::from`] puts into the body.
@@ -53,6 +56,9 @@ const MIN_RUN: usize = BUFFER / 2 - LAST_EVENT_ROOM;
 pub struct MultiFrames {
     inner: MultiSubscription,
     buf: BytesMut,
+    /// The buffer is taken [`BUFFER`] at a time, or [`SMALL_BUFFER`] while
+    /// the runs are small.
+    small: bool,
 }
 
 impl MultiFrames {
@@ -68,6 +74,7 @@ impl From<MultiSubscription> for MultiFrames {
         Self {
             inner,
             buf: BytesMut::new(),
+            small: true,
         }
     }
 }
@@ -93,8 +100,11 @@ impl Stream for MultiFrames {
         // Write where the last run was when it is gone (sent and dropped):
         // the same few cache lines every time, instead of a fresh part of
         // the buffer that is cold by now.
-        if !this.buf.try_reclaim(BUFFER) && this.buf.capacity() < BUFFER / 2 {
-            this.buf.reserve(BUFFER);
+        let size = if this.small { SMALL_BUFFER } else { BUFFER };
+        if !this.buf.try_reclaim(size) && this.buf.capacity() < size / 2 {
+            // Empty (every run takes all it wrote): a fresh buffer of just
+            // that size.
+            this.buf = BytesMut::with_capacity(size);
         }
         // A run ends before it outgrows the buffer: growing it would copy
         // what the run wrote so far, and allocate anew for every run while
@@ -103,10 +113,20 @@ impl Stream for MultiFrames {
             .buf
             .capacity()
             .saturating_sub(LAST_EVENT_ROOM)
-            .max(MIN_RUN);
+            .max(if this.small { 1 } else { MIN_RUN });
         match ready!(this.inner.poll_run(cx, &mut this.buf, budget)) {
             Some(events) => {
                 let wire = this.buf.split().freeze();
+                // Runs of an event or two (a stream that is mostly idle)
+                // keep a small buffer; a bigger run takes the whole size
+                // from the next one on.
+                let small = wire.len() <= SMALL_BUFFER / 2;
+                if small && !this.small {
+                    // Let go of the big buffer: the run alone keeps it, until
+                    // it is sent.
+                    this.buf = BytesMut::new();
+                }
+                this.small = small;
                 Poll::Ready(Some(MultiRun { wire, events }))
             }
             None => Poll::Ready(None),
@@ -291,6 +311,41 @@ mod tests {
             .collect();
         let published: Vec<_> = (0..100).map(|n| format!("{n} {payload}")).collect();
         assert_eq!(data, published);
+    }
+
+    /// A burst takes the whole buffer; once the runs are an event at a time
+    /// again, the stream lets it go and keeps a small one while idle.
+    #[tokio::test]
+    async fn a_stream_with_small_runs_keeps_a_small_buffer() {
+        let (hub, _multi, mut frames) = subscribed(&["a"]).await;
+        frames.next().await.unwrap();
+        assert!(frames.buf.capacity() <= SMALL_BUFFER);
+        let payload = "p".repeat(100);
+        for n in 0..200 {
+            hub.publish("a", format!("{n} {payload}")).await.unwrap();
+        }
+        let mut events = 0;
+        let mut biggest = 0;
+        while events < 200 {
+            let run = frames.next().await.unwrap();
+            events += run.events();
+            biggest = biggest.max(run.as_bytes().len());
+        }
+        assert!(
+            biggest >= MIN_RUN,
+            "a burst fills big runs: {biggest} bytes"
+        );
+        for n in 0..3 {
+            hub.publish("a", format!("alone {n}")).await.unwrap();
+            let run = frames.next().await.unwrap();
+            assert_eq!(run.events(), 1);
+            assert!(futures_util::poll!(frames.next()).is_pending());
+            assert!(
+                frames.buf.capacity() <= SMALL_BUFFER,
+                "{} bytes kept",
+                frames.buf.capacity()
+            );
+        }
     }
 
     #[tokio::test]

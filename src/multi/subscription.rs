@@ -254,23 +254,21 @@ impl MultiSubscription {
         named: Named,
         out: &mut BytesMut,
     ) -> Written {
-        let line = match line {
-            Line::Topic(i) => &self.topics[i].type_line[..],
-            Line::Static(line) => line,
+        let (topic, line) = match line {
+            #[allow(clippy::cast_possible_truncation)]
+            Line::Topic(i) => (Some(i as u8), &self.topics[i].type_line[..]),
+            Line::Static(line) => (None, line),
         };
         let start = out.len();
         out.reserve(body.len() + line.len() + TAIL_CURSOR);
         out.extend_from_slice(body);
         let lines = out.len() - start;
-        out.extend_from_slice(line);
         let mut cursor = (0, 0);
         if with_cursor {
-            out.extend_from_slice(b"id: ");
-            let from = out.len() - start;
-            let len = self.cursor.write(out);
-            cursor = (from, from + len);
-            out.extend_from_slice(b"\n\n");
+            let (from, len) = self.cursor.write_tail(topic, line, out);
+            cursor = (lines + from, lines + from + len);
         } else {
+            out.extend_from_slice(line);
             out.extend_from_slice(b"\n");
         }
         Written {
