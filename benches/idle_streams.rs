@@ -13,6 +13,10 @@
 //! - `tower-sse-http1`: the recommended setup for many idle streams: the same
 //!   service on hyper's HTTP/1-only connection builder
 //!   (`hyper::server::conn::http1`), a current-thread runtime;
+//! - `tower-sse-multi64`: a multi-topic stream of 64 topics (one
+//!   [`Multiplexer`](tower_sse::multi::Multiplexer) over a hub, checkpoints in
+//!   memory) through `SseLayer` on `axum::serve`: what an idle dashboard tab
+//!   costs, its priming event sent;
 //! - `axum`: axum's `Sse` + `KeepAlive` on `axum::serve`;
 //! - `raw`: the floor: a task per socket that reads the request and writes a
 //!   fixed response head and `:\n` keep-alives, no HTTP library.
@@ -151,10 +155,11 @@ fn fd_hard_limit() -> String {
         .to_owned()
 }
 
-const VARIANTS: [&str; 5] = [
+const VARIANTS: [&str; 6] = [
     "tower-sse",
     "tower-sse-http1",
     "tower-sse-http1+jemalloc",
+    "tower-sse-multi64",
     "axum",
     "raw",
 ];
@@ -279,6 +284,21 @@ fn server(variant: &str, keep_alive: Duration) {
                     }),
                 )
                 .layer(tower_sse::SseLayer::new().keep_alive_interval(keep_alive)),
+            "tower-sse-multi64" => {
+                use tower_sse::multi::{MultiRequest, Multiplexer};
+                let multi = Multiplexer::new(tower_sse::Hub::new());
+                let topics: Vec<String> = (0..64).map(|i| format!("tile-{i}")).collect();
+                axum::Router::new()
+                    .route(
+                        "/sse",
+                        get(move || async move {
+                            let request = MultiRequest::new(topics.iter().map(String::as_str));
+                            let stream = multi.subscribe(request).await.unwrap();
+                            tower_sse::EventStream::from(stream)
+                        }),
+                    )
+                    .layer(tower_sse::SseLayer::new().keep_alive_interval(keep_alive))
+            }
             _ => axum::Router::new().route(
                 "/sse",
                 get(move || async move {

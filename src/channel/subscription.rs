@@ -273,6 +273,12 @@ impl Subscription {
                 this.read_next(plan);
                 continue;
             }
+            if this.page.is_some() {
+                // The replay is over: let go of what reading it took (the
+                // page future, the page's buffer) while the stream is live.
+                this.page = None;
+                this.replay = VecDeque::new();
+            }
             match ready!(this.poll_live(cx)) {
                 Ok(delivery) if this.through.is_some_and(|t| delivery.offset <= t) => {}
                 Ok(delivery) if this.lagged => {
@@ -388,6 +394,28 @@ mod tests {
         }
         let live = hub.publish("t", "live").await.unwrap();
         assert_eq!(wire(&sub.next().await.unwrap()), data(&live, "live"));
+    }
+
+    /// Once live, a resumed subscription keeps nothing of its replay: an
+    /// idle one costs what a fresh one does.
+    #[tokio::test]
+    async fn a_finished_replay_lets_go_of_its_page_and_buffer() {
+        let hub = Hub::new();
+        let first = hub.publish("t", "0").await.unwrap();
+        for n in 1..40 {
+            hub.publish("t", n.to_string()).await.unwrap();
+        }
+        let mut sub = hub.subscribe_from("t", Some(first.as_str())).unwrap();
+        for _ in 1..40 {
+            sub.next().await.unwrap();
+        }
+        assert!(sub.page.is_some(), "the replay was read");
+        assert!(futures_util::poll!(sub.next()).is_pending());
+        assert!(sub.page.is_none());
+        assert_eq!(sub.replay.capacity(), 0);
+        hub.publish("t", "live").await.unwrap();
+        let event = sub.next().await.unwrap();
+        assert!(wire(&event).ends_with("data: live\n\n"), "{}", wire(&event));
     }
 
     #[tokio::test]
