@@ -498,6 +498,8 @@ impl MultiSubscription {
             }
         }
         if self.starting.is_empty() {
+            // Let go of its room (a topic stream for every topic).
+            self.starting = Vec::new();
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -759,5 +761,27 @@ impl fmt::Debug for MultiSubscription {
             .field("checkpoint", &self.checkpoint_id)
             .field("deltas", &self.cursor.deltas())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use crate::multi::{MultiRequest, Multiplexer};
+    use crate::Hub;
+
+    /// An idle stream keeps room for its topic streams once, not twice.
+    #[tokio::test]
+    async fn once_started_the_stream_keeps_no_room_for_starting_topics() {
+        let multi = Multiplexer::new(Hub::new());
+        let mut stream = multi
+            .subscribe(MultiRequest::new(["a", "b", "c"]))
+            .await
+            .unwrap();
+        assert_eq!(stream.starting.len(), 3);
+        let priming = stream.next().await.unwrap();
+        assert_eq!(priming.topic(), None);
+        assert_eq!(stream.starting.capacity(), 0);
     }
 }
