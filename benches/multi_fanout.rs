@@ -446,16 +446,18 @@ async fn pinned_round(
     use std::io::BufRead;
 
     let (hub, addr, server) = start_server().await;
-    let mut child = std::process::Command::new("taskset")
-        .args(["-c", &client_cpu.to_string()])
-        .arg(std::env::current_exe().unwrap())
-        .arg("--client")
-        .args([addr.port().to_string(), kind.path().to_owned()])
-        .args([n, burst, burst + paced].map(|x| x.to_string()))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn the client (taskset)");
-    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new("taskset")
+            .args(["-c", &client_cpu.to_string()])
+            .arg(std::env::current_exe().unwrap())
+            .arg("--client")
+            .args([addr.port().to_string(), kind.path().to_owned()])
+            .args([n, burst, burst + paced].map(|x| x.to_string()))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the client (taskset)"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let (line_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)
@@ -473,7 +475,7 @@ async fn pinned_round(
             Instant::now() < deadline,
             "the client did not connect within a minute"
         );
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Ok(Some(status)) = child.0.try_wait() {
             panic!("the client ended before it connected: {status}");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -510,7 +512,7 @@ async fn pinned_round(
     let lat = numbers(&client_line(&mut lines).await, "LAT");
     hub.close();
     server.abort();
-    assert!(child.wait().unwrap().success(), "the client failed");
+    assert!(child.0.wait().unwrap().success(), "the client failed");
     PinnedRound {
         rate,
         p50_ns: lat[0],
@@ -522,6 +524,18 @@ async fn pinned_round(
             }
             _ => [f64::NAN; 2],
         },
+    }
+}
+
+/// The client process, killed if the round fails (a panic here would
+/// otherwise leave it waiting).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // Nothing to do for a client that was waited for already.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -543,6 +557,14 @@ fn client_main(args: &[String]) {
     let port: u16 = args[0].parse().unwrap();
     let path = args[1].clone();
     let [n, burst, total] = [2, 3, 4].map(|i| args[i].parse::<usize>().unwrap());
+    // A failed check in any connection ends the client at once (tokio would
+    // catch the task's panic and leave the others waiting): the server then
+    // sees it end early instead of waiting a minute for its report.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::exit(1);
+    }));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -556,6 +578,8 @@ fn client_main(args: &[String]) {
                 client_conn(port, &path, burst, total, &burst_tx).await
             }));
         }
+        // Only the connections hold a sender: one that ends early is seen.
+        drop(burst_tx);
         let mut done = 0;
         for _ in 0..n {
             done = done.max(burst_rx.recv().await.expect("a connection ended early"));
