@@ -86,7 +86,7 @@ impl MultiEvent {
         let topic = match written.named {
             Named::None => Topic::None,
             Named::TypeLine => Topic::TypeLine,
-            Named::Topic(i) => Topic::Named(from.name(i).clone()),
+            Named::Topic(i) => Topic::Named(Bytes::copy_from_slice(from.name(i))),
         };
         Self {
             wire,

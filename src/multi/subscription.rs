@@ -25,6 +25,7 @@ use crate::event::EncodedEvent;
 use crate::Subscription;
 
 const GAP_LINE: &[u8] = b"event: sse-gap\n";
+const TYPE_PREFIX: &[u8] = b"event: ";
 /// How much buffer the per-event stream takes at a time for the events it
 /// writes: one allocation for a few dozen events.
 const EVENT_BUFFER: usize = 4096;
@@ -46,8 +47,8 @@ pub(crate) enum Start {
 
 /// One topic of the subscription.
 pub(crate) struct TopicState {
-    pub(crate) name: Bytes,
-    /// `event: <name>\n`
+    /// `event: <name>\n`, which holds the name too (one allocation per
+    /// topic, not two).
     type_line: Box<[u8]>,
     /// The id of the last event delivered (or skipped); empty when unknown.
     position: Position,
@@ -57,13 +58,19 @@ pub(crate) struct TopicState {
 }
 
 impl TopicState {
+    /// The topic's name.
+    pub(crate) fn name(&self) -> &[u8] {
+        let line = &self.type_line;
+        line.get(TYPE_PREFIX.len()..line.len().saturating_sub(1))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn new(name: &str, position: Bytes, start: Start) -> Self {
-        let type_line = [b"event: ", name.as_bytes(), b"\n"]
+        let type_line = [TYPE_PREFIX, name.as_bytes(), b"\n"]
             .concat()
             .into_boxed_slice();
         let position = Position::from_bytes(position);
         Self {
-            name: Bytes::copy_from_slice(name.as_bytes()),
             type_line,
             checkpoint: position.clone(),
             position,
@@ -239,7 +246,7 @@ impl MultiSubscription {
     pub fn topics(&self) -> impl Iterator<Item = &str> {
         self.topics
             .iter()
-            .map(|t| std::str::from_utf8(&t.name).unwrap_or(""))
+            .map(|t| std::str::from_utf8(t.name()).unwrap_or(""))
     }
 
     /// Appends one event to `out`: `body` (lines of a hub event, or the
@@ -282,7 +289,7 @@ impl MultiSubscription {
         Snapshot::encode(
             self.topics
                 .iter()
-                .map(|t| (&t.name[..], t.checkpoint.as_slice())),
+                .map(|t| (t.name(), t.checkpoint.as_slice())),
         )
     }
 
@@ -367,7 +374,7 @@ impl MultiSubscription {
     }
 
     fn gap(&self, i: usize, reason: &[u8], position: Option<Position>) -> Pending {
-        let name = &self.topics[i].name;
+        let name = self.topics[i].name();
         let mut body = BytesMut::with_capacity(name.len() + reason.len() + 32);
         body.put_slice(b"data: {\"topic\":");
         json_string(&mut body, name);
@@ -731,8 +738,8 @@ impl MultiSubscription {
     }
 
     /// The name of topic `i`.
-    pub(crate) fn name(&self, i: usize) -> &Bytes {
-        &self.topics[i].name
+    pub(crate) fn name(&self, i: usize) -> &[u8] {
+        self.topics[i].name()
     }
 }
 
