@@ -62,25 +62,43 @@ async fn recv(mut live: LiveReceiver) -> (Result<Delivery, RecvError>, LiveRecei
 #[must_use = "a subscription delivers nothing unless it is polled (put it in an `EventStream`)"]
 pub struct Subscription {
     key: TopicKey,
-    replay: VecDeque<EncodedEvent>,
+    /// While it replays (or holds the event after a gap): boxed, so that a
+    /// live subscription does not carry it.
+    replay: Option<Box<Replay>>,
     /// Live events at or before this offset were replayed (or covered by a gap).
     through: Option<Offset>,
     /// The live receiver while it is not inside `waiting`.
     live: Option<LiveReceiver>,
     /// Reused allocation for waiting on the live receiver.
     waiting: Option<Waiting>,
-    /// The replay page being read, while `reading`; the allocation is reused
-    /// for the next page.
-    page: Option<Reading>,
-    reading: bool,
-    /// The next replay page to read once `replay` is sent.
-    next: Option<Plan>,
     buffer: usize,
     policy: SlowConsumer,
     lagged: bool,
     done: bool,
     /// `None` for a subscription that ended at once (closed hub).
     guard: Option<Guard>,
+}
+
+/// What a subscription keeps only while it replays.
+#[derive(Default)]
+struct Replay {
+    /// Replayed events (or the event after a gap) not yet taken.
+    events: VecDeque<EncodedEvent>,
+    /// The replay page being read, while `reading`; the allocation is reused
+    /// for the next page.
+    page: Option<Reading>,
+    reading: bool,
+    /// The next replay page to read once `events` are sent.
+    next: Option<Plan>,
+}
+
+/// What the replay has for the next poll.
+enum Replayed {
+    Event(EncodedEvent),
+    /// A page is being read.
+    Reading,
+    /// Nothing: the subscription is live.
+    Over,
 }
 
 /// Counts the subscriber while it lives; releases an idle topic on drop.
@@ -103,13 +121,10 @@ impl Subscription {
     pub(crate) fn ended(key: TopicKey, buffer: usize, policy: SlowConsumer) -> Self {
         Self {
             key,
-            replay: VecDeque::new(),
+            replay: None,
             through: None,
             live: None,
             waiting: None,
-            page: None,
-            reading: false,
-            next: None,
             buffer,
             policy,
             lagged: false,
@@ -168,7 +183,7 @@ impl Subscription {
             .live
             .as_ref()
             .map_or(0, |live| live.len().min(self.buffer));
-        self.replay.len() + live
+        self.replay.as_ref().map_or(0, |replay| replay.events.len()) + live
     }
 
     /// Starts reading the next replay page, reusing the last one's allocation.
@@ -183,11 +198,12 @@ impl Subscription {
             guard.topic.label.clone(),
             plan,
         );
-        match self.page.as_mut() {
+        let replay = self.replay.get_or_insert_with(Box::default);
+        match replay.page.as_mut() {
             Some(page) => page.set(future),
-            None => self.page = Some(ReusableBoxFuture::new(future)),
+            None => replay.page = Some(ReusableBoxFuture::new(future)),
         }
-        self.reading = true;
+        replay.reading = true;
     }
 
     /// Receives the next live delivery, without allocating when one is ready.
@@ -221,24 +237,24 @@ impl Subscription {
 
     /// Polls the replay page being read; `Ready` once there is none.
     fn poll_page(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.reading {
+        let Some(replay) = self.replay.as_mut().filter(|replay| replay.reading) else {
             return Poll::Ready(());
-        }
-        let Some(page) = self.page.as_mut() else {
-            self.reading = false;
+        };
+        let Some(page) = replay.page.as_mut() else {
+            replay.reading = false;
             return Poll::Ready(());
         };
         let step = ready!(page.poll(cx));
-        self.reading = false;
+        replay.reading = false;
         match step {
             Some(step) => {
-                self.replay = step.events;
-                self.through = Some(step.through);
-                self.next = step.next;
-                if self.next.is_none() {
+                replay.events = step.events;
+                replay.next = step.next;
+                if replay.next.is_none() {
                     // The last page: its future is not needed again.
-                    self.page = None;
+                    replay.page = None;
                 }
+                self.through = Some(step.through);
             }
             None => self.finish(),
         }
@@ -267,15 +283,15 @@ impl Subscription {
         let this = self;
         loop {
             ready!(this.poll_page(cx));
-            if let Some(event) = this.pop_replay() {
-                return Poll::Ready(Some((event, None)));
+            if this.replay.is_some() {
+                match this.next_replayed() {
+                    Replayed::Event(event) => return Poll::Ready(Some((event, None))),
+                    Replayed::Reading => continue,
+                    Replayed::Over => {}
+                }
             }
             if this.done {
                 return Poll::Ready(None);
-            }
-            if let Some(plan) = this.next.take() {
-                this.read_next(plan);
-                continue;
             }
             match ready!(this.poll_live(cx)) {
                 Ok(delivery) if this.through.is_some_and(|t| delivery.offset <= t) => {}
@@ -284,7 +300,8 @@ impl Subscription {
                     // The gap takes the id of the first event after the skipped
                     // ones, which follows it: state reloaded now includes it.
                     if let Some(id) = encoded_id(&delivery.event) {
-                        this.replay.push_back(delivery.event);
+                        let replay = this.replay.get_or_insert_with(Box::default);
+                        replay.events.push_back(delivery.event);
                         if let Some(guard) = this.guard.as_ref() {
                             crate::metrics::facade::hub_gap(
                                 &guard.topic.label,
@@ -310,35 +327,32 @@ impl Subscription {
 }
 
 impl Subscription {
-    /// The next replayed event; the page's buffer is let go after the last
-    /// (not kept while the stream is live).
-    #[inline]
-    fn pop_replay(&mut self) -> Option<EncodedEvent> {
-        if self.replay.is_empty() {
-            return None;
-        }
-        self.pop_replay_slow()
-    }
-
+    /// The next replayed event, or the next page to read; once there is
+    /// neither, the replay is let go (a live subscription keeps nothing of
+    /// it).
     #[cold]
     #[inline(never)]
-    fn pop_replay_slow(&mut self) -> Option<EncodedEvent> {
-        let event = self.replay.pop_front();
-        if self.replay.is_empty() {
-            self.replay = VecDeque::new();
+    fn next_replayed(&mut self) -> Replayed {
+        let Some(replay) = self.replay.as_mut() else {
+            return Replayed::Over;
+        };
+        if let Some(event) = replay.events.pop_front() {
+            return Replayed::Event(event);
         }
-        event
+        if let Some(plan) = replay.next.take() {
+            self.read_next(plan);
+            return Replayed::Reading;
+        }
+        self.replay = None;
+        Replayed::Over
     }
 
     fn finish(&mut self) {
         self.done = true;
-        self.replay.clear();
-        self.next = None;
-        self.reading = false;
+        self.replay = None;
         // Release the receiver (and its place in the ring) right away.
         self.live = None;
         self.waiting = None;
-        self.page = None;
     }
 }
 
@@ -346,7 +360,10 @@ impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subscription")
             .field("topic", &&*self.key)
-            .field("replay", &self.replay.len())
+            .field(
+                "replay",
+                &self.replay.as_ref().map_or(0, |replay| replay.events.len()),
+            )
             .field("policy", &self.policy)
             .field("done", &self.done)
             .finish_non_exhaustive()
@@ -427,9 +444,8 @@ mod tests {
         for _ in 1..40 {
             sub.next().await.unwrap();
         }
-        assert!(sub.page.is_none());
-        assert_eq!(sub.replay.capacity(), 0);
         assert!(futures_util::poll!(sub.next()).is_pending());
+        assert!(sub.replay.is_none());
         hub.publish("t", "live").await.unwrap();
         let event = sub.next().await.unwrap();
         assert!(wire(&event).ends_with("data: live\n\n"), "{}", wire(&event));
