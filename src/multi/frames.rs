@@ -23,6 +23,9 @@ const MIN_RUN: usize = BUFFER / 2 - LAST_EVENT_ROOM;
 /// The buffer of a stream whose runs are small (an event at a time, as most
 /// live streams are): what an idle stream keeps.
 const SMALL_BUFFER: usize = 1024;
+/// How many small runs in a row make a stream with the full buffer take the
+/// small one: a stream whose runs alternate does not allocate every time.
+const SMALL_RUNS: u8 = 4;
 
 /// A [`MultiSubscription`] as runs of events in their wire form: what
 /// [`EventStream::from`] puts into the body.
@@ -59,6 +62,8 @@ pub struct MultiFrames {
     /// The buffer is taken [`BUFFER`] at a time, or [`SMALL_BUFFER`] while
     /// the runs are small.
     small: bool,
+    /// Small runs in a row (up to [`SMALL_RUNS`]).
+    small_runs: u8,
 }
 
 impl MultiFrames {
@@ -75,6 +80,7 @@ impl From<MultiSubscription> for MultiFrames {
             inner,
             buf: BytesMut::new(),
             small: true,
+            small_runs: SMALL_RUNS,
         }
     }
 }
@@ -120,7 +126,12 @@ impl Stream for MultiFrames {
                 // Runs of an event or two (a stream that is mostly idle)
                 // keep a small buffer; a bigger run takes the whole size
                 // from the next one on.
-                let small = wire.len() <= SMALL_BUFFER / 2;
+                this.small_runs = if wire.len() <= SMALL_BUFFER / 2 {
+                    this.small_runs.saturating_add(1).min(SMALL_RUNS)
+                } else {
+                    0
+                };
+                let small = this.small_runs == SMALL_RUNS;
                 if small && !this.small {
                     // Let go of the big buffer: the run alone keeps it, until
                     // it is sent.
@@ -335,16 +346,22 @@ mod tests {
             biggest >= MIN_RUN,
             "a burst fills big runs: {biggest} bytes"
         );
-        for n in 0..3 {
+        for n in 0..6 {
             hub.publish("a", format!("alone {n}")).await.unwrap();
             let run = frames.next().await.unwrap();
             assert_eq!(run.events(), 1);
             assert!(futures_util::poll!(frames.next()).is_pending());
-            assert!(
-                frames.buf.capacity() <= SMALL_BUFFER,
-                "{} bytes kept",
-                frames.buf.capacity()
-            );
+            // A few small runs in a row first: the big buffer stays for a
+            // stream whose runs alternate.
+            let kept = frames.buf.capacity();
+            if n + 1 < usize::from(SMALL_RUNS) {
+                assert!(
+                    kept > SMALL_BUFFER,
+                    "{kept} bytes kept after {n} small runs"
+                );
+            } else {
+                assert!(kept <= SMALL_BUFFER, "{kept} bytes kept");
+            }
         }
     }
 
