@@ -59,10 +59,8 @@ const SMALL_RUNS: u8 = 4;
 pub struct MultiFrames {
     inner: MultiSubscription,
     buf: BytesMut,
-    /// The buffer is taken [`BUFFER`] at a time, or [`SMALL_BUFFER`] while
-    /// the runs are small.
-    small: bool,
-    /// Small runs in a row (up to [`SMALL_RUNS`]).
+    /// Small runs in a row (up to [`SMALL_RUNS`]): at [`SMALL_RUNS`], the
+    /// buffer is taken [`SMALL_BUFFER`] at a time, [`BUFFER`] below.
     small_runs: u8,
 }
 
@@ -79,7 +77,6 @@ impl From<MultiSubscription> for MultiFrames {
         Self {
             inner,
             buf: BytesMut::new(),
-            small: true,
             small_runs: SMALL_RUNS,
         }
     }
@@ -106,7 +103,8 @@ impl Stream for MultiFrames {
         // Write where the last run was when it is gone (sent and dropped):
         // the same few cache lines every time, instead of a fresh part of
         // the buffer that is cold by now.
-        let size = if this.small { SMALL_BUFFER } else { BUFFER };
+        let small = this.small_runs == SMALL_RUNS;
+        let size = if small { SMALL_BUFFER } else { BUFFER };
         if !this.buf.try_reclaim(size) && this.buf.capacity() < size / 2 {
             // Empty (every run takes all it wrote): a fresh buffer of just
             // that size.
@@ -119,7 +117,7 @@ impl Stream for MultiFrames {
             .buf
             .capacity()
             .saturating_sub(LAST_EVENT_ROOM)
-            .max(if this.small { 1 } else { MIN_RUN });
+            .max(if small { 1 } else { MIN_RUN });
         match ready!(this.inner.poll_run(cx, &mut this.buf, budget)) {
             Some(events) => {
                 let wire = this.buf.split().freeze();
@@ -131,13 +129,11 @@ impl Stream for MultiFrames {
                 } else {
                     0
                 };
-                let small = this.small_runs == SMALL_RUNS;
-                if small && !this.small {
+                if this.small_runs == SMALL_RUNS && !small {
                     // Let go of the big buffer: the run alone keeps it, until
                     // it is sent.
                     this.buf = BytesMut::new();
                 }
-                this.small = small;
                 Poll::Ready(Some(MultiRun { wire, events }))
             }
             None => Poll::Ready(None),
