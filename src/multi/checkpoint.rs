@@ -43,7 +43,10 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Sen
 /// # Ok(()) }
 /// ```
 pub trait CheckpointStore: Send + Sync + 'static {
-    /// Stores `checkpoint` under `id` (ids are random; a collision may overwrite).
+    /// Stores `checkpoint` under `id`. An id is a keyed hash of the
+    /// checkpoint, so a save of an id already stored saves the same bytes
+    /// again (subscriptions in the same state all save theirs): overwrite,
+    /// and count the time to live from the last save.
     fn save(&self, id: u64, checkpoint: Bytes) -> StoreFuture<()>;
     /// The checkpoint stored under `id`, if it is still there.
     fn load(&self, id: u64) -> StoreFuture<Option<Bytes>>;

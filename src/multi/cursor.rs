@@ -107,6 +107,38 @@ pub(crate) struct Cursor {
     /// The topic whose type line that is; `None` when it is none or not a
     /// topic's.
     line_topic: Option<u8>,
+    /// Whether the tag after the deltas is the tag of the cursor as it
+    /// stands (it was written since the cursor last moved).
+    tagged: bool,
+    /// The first byte of `raw` changed since it was last written.
+    changed: usize,
+    /// The first byte of `raw` its last move changed, as of its last write.
+    last_changed: usize,
+}
+
+/// What a cursor is, without its text: enough for another subscription in
+/// the same state to take the same step (see [`steps`](super::steps)).
+#[derive(Clone)]
+pub(crate) struct Moved {
+    stable: TagState,
+    /// Header, deltas and the tag.
+    raw: [u8; MAX_RAW],
+    end: usize,
+    last: usize,
+    /// The first byte the step changed.
+    changed: usize,
+}
+
+impl Moved {
+    pub(crate) fn new(stable: TagState) -> Self {
+        Self {
+            stable,
+            raw: [0; MAX_RAW],
+            end: 0,
+            last: 0,
+            changed: 0,
+        }
+    }
 }
 
 /// `at` rounded down to a whole group of three bytes.
@@ -137,7 +169,55 @@ impl Cursor {
             valid: HEADER,
             line: TEXT - 4,
             line_topic: None,
+            tagged: false,
+            changed: 0,
+            last_changed: 0,
         }
+    }
+
+    /// The cursor's tag, which names it (under its key and subscriber), if
+    /// it was written since the cursor last moved: `None` otherwise.
+    #[inline]
+    pub(crate) fn tag(&self) -> Option<u64> {
+        let mut tag = [0; TAG];
+        tag.copy_from_slice(&self.raw[self.end..self.end + TAG]);
+        self.tagged.then_some(u64::from_le_bytes(tag))
+    }
+
+    /// The checkpoint id in the header.
+    #[inline]
+    pub(crate) fn checkpoint(&self) -> u64 {
+        let mut id = [0; 8];
+        id.copy_from_slice(&self.raw[1..HEADER]);
+        u64::from_le_bytes(id)
+    }
+
+    /// Copies what the cursor is into `moved`, once its text is written.
+    #[inline]
+    pub(crate) fn save(&self, moved: &mut Moved) {
+        debug_assert!(self.tagged);
+        let end = self.end + TAG;
+        moved.raw[..end].copy_from_slice(&self.raw[..end]);
+        moved.stable = self.stable.clone();
+        moved.end = self.end;
+        moved.last = self.last;
+        moved.changed = self.last_changed;
+    }
+
+    /// Becomes what `moved` is (another subscription's cursor in the same
+    /// state, after the same step); its text is written again from where
+    /// the two differ, when it is next written here.
+    #[inline]
+    pub(crate) fn adopt(&mut self, moved: &Moved) {
+        let end = moved.end + TAG;
+        self.raw[..end].copy_from_slice(&moved.raw[..end]);
+        self.stable = moved.stable.clone();
+        self.end = moved.end;
+        self.last = moved.last;
+        // The same cursor before the step: only what the step changed.
+        self.valid = self.valid.min(group(moved.changed));
+        self.changed = MAX_RAW;
+        self.tagged = true;
     }
 
     /// Where topic `index`'s delta is: its start and its length.
@@ -159,6 +239,8 @@ impl Cursor {
 
     /// Takes out the delta at `at`, `len` bytes long, that is not the last.
     fn cut(&mut self, at: usize, len: usize) {
+        self.tagged = false;
+        self.changed = self.changed.min(at);
         self.raw.copy_within(at + len..self.end, at);
         self.end -= len;
         self.last -= len;
@@ -201,6 +283,8 @@ impl Cursor {
             }
         }
         let at = self.last;
+        self.tagged = false;
+        self.changed = self.changed.min(at);
         self.raw[at..at + 3].copy_from_slice(&[index, prefix, suffix_len]);
         self.raw[at + 3..at + len].copy_from_slice(suffix);
         self.end = at + len;
@@ -225,6 +309,8 @@ impl Cursor {
             self.end = at;
             self.last = before;
             self.valid = self.valid.min(group(at));
+            self.tagged = false;
+            self.changed = self.changed.min(at);
         } else {
             self.cut(at, len);
         }
@@ -242,6 +328,8 @@ impl Cursor {
         let text = &mut self.text[TEXT + from / 3 * 4..];
         let len = from / 3 * 4 + base64::encode(&self.raw[from..end], text);
         self.valid = group(self.end);
+        self.tagged = true;
+        self.last_changed = std::mem::replace(&mut self.changed, MAX_RAW);
         len
     }
 

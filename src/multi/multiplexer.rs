@@ -16,6 +16,7 @@ use super::cursor;
 use super::mac::CursorKey;
 use super::refusal::{Refusal, RefusalKind};
 use super::request::MultiRequest;
+use super::steps::Steps;
 use super::subscription::{MultiSubscription, Start, Tagged, TopicState};
 use crate::engine::{Offset, Position};
 use crate::error::{Error, ErrorKind};
@@ -67,6 +68,8 @@ pub struct Multiplexer {
     max_cursor_len: usize,
     pub(crate) expiry_retry: Duration,
     pub(crate) refresh_every: Duration,
+    /// Cursor steps its subscriptions share; under this key only.
+    pub(crate) steps: Arc<Steps>,
 }
 
 impl Multiplexer {
@@ -86,9 +89,11 @@ impl Multiplexer {
     /// memory ([`MemoryCheckpoints`]) and every topic allowed ([`AllowAll`]).
     #[must_use]
     pub fn new(hub: Hub) -> Self {
+        let key = CursorKey::random();
         Self {
             hub,
-            key: CursorKey::random(),
+            steps: Arc::new(Steps::new(&key)),
+            key,
             store: Arc::new(MemoryCheckpoints::new()),
             authorizer: Arc::new(AllowAll),
             max_topics: Self::DEFAULT_MAX_TOPICS,
@@ -102,6 +107,7 @@ impl Multiplexer {
     /// that may resume a stream (and publish private events).
     #[must_use]
     pub fn key(mut self, key: CursorKey) -> Self {
+        self.steps = Arc::new(Steps::new(&key));
         self.key = key;
         self
     }

@@ -16,10 +16,10 @@ use super::audience::{includes, Tag};
 use super::checkpoint::{Snapshot, StoreFuture};
 use super::cursor::{self, Cursor};
 use super::item::{MultiEvent, Named, Written};
-use super::mac::random_u64;
 use super::multiplexer::Multiplexer;
 use super::position::Position;
 use super::ready::ReadySet;
+use super::steps::Steps;
 use crate::channel::header::{scan, Header};
 use crate::event::EncodedEvent;
 use crate::Subscription;
@@ -161,7 +161,9 @@ enum Phase {
 /// Only topics with something to deliver are polled: one event among 64
 /// topics costs one topic's poll and a cursor: the subscription keeps its
 /// cursor's bytes and text, so a topic that moves again costs a `SipHash`
-/// finished over its own delta and the text of that delta and the tag.
+/// finished over its own delta and the text of that delta and the tag; and
+/// a subscription in the same state as another (same subscriber, topics and
+/// positions) copies the step the other took (see the [module](super) docs).
 pub struct MultiSubscription {
     topics: Box<[TopicState]>,
     starting: Vec<Tagged>,
@@ -294,13 +296,19 @@ impl MultiSubscription {
     }
 
     /// Starts a new checkpoint of every topic's current position.
+    ///
+    /// Its id is a keyed hash of what it holds, so that subscriptions to the
+    /// same topics at the same positions name the same checkpoint and take
+    /// the same cursor steps (see [`Steps`](super::steps::Steps)).
     fn checkpoint(&mut self) {
         for topic in &mut *self.topics {
             topic.checkpoint = topic.position.clone();
         }
-        self.checkpoint_id = random_u64();
+        let snapshot = self.snapshot();
+        // 0 is the id of no checkpoint yet.
+        self.checkpoint_id = self.multi.key.tag(&[b"checkpoint\0", &snapshot]).max(1);
         self.cursor = Cursor::new(&self.multi.key, self.subscriber, self.checkpoint_id);
-        self.saving = Some(self.multi.store.save(self.checkpoint_id, self.snapshot()));
+        self.saving = Some(self.multi.store.save(self.checkpoint_id, snapshot));
         self.refresh
             .as_mut()
             .reset(deadline(self.multi.refresh_every));
@@ -424,13 +432,61 @@ impl MultiSubscription {
                 return None;
             }
         }
-        if let Some(position) = position {
+        let body = bytes.get(header.payload()).unwrap_or_default();
+        let Some(position) = position else {
+            return self.emit(body, Line::Topic(i), Named::TypeLine, out);
+        };
+        if self.saving.is_some() || self.checkpoint_id == 0 {
             if !self.set_position(i, position, Some(bytes), false) {
                 self.checkpoint();
             }
+            return self.emit(body, Line::Topic(i), Named::TypeLine, out);
         }
-        let body = bytes.get(header.payload()).unwrap_or_default();
-        self.emit(body, Line::Topic(i), Named::TypeLine, out)
+        // Another subscription in the same state may have taken this step.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = i as u8;
+        let steps: &Steps = &self.multi.steps;
+        out.reserve(body.len() + TAIL_CURSOR + self.topics[i].type_line.len());
+        let start = out.len();
+        out.extend_from_slice(body);
+        let lines = body.len();
+        if let Some((from, len)) =
+            steps.take(self.subscriber, &mut self.cursor, index, position, out)
+        {
+            self.topics[i].position.set(position, Some(bytes));
+            return Some(Written {
+                lines,
+                cursor: (lines + from, lines + from + len),
+                named: Named::TypeLine,
+            });
+        }
+        let from = self.cursor.tag();
+        if !self.set_position(i, position, Some(bytes), false) {
+            out.truncate(start);
+            self.checkpoint();
+            return self.emit(body, Line::Topic(i), Named::TypeLine, out);
+        }
+        let at = self
+            .cursor
+            .write_tail(Some(index), &self.topics[i].type_line, out);
+        if let Some(from) = from {
+            let tail = &out[start + lines..];
+            let steps = &self.multi.steps;
+            steps.leave(
+                self.subscriber,
+                from,
+                index,
+                position,
+                &self.cursor,
+                tail,
+                at,
+            );
+        }
+        Some(Written {
+            lines,
+            cursor: (lines + at.0, lines + at.0 + at.1),
+            named: Named::TypeLine,
+        })
     }
 
     /// Reads one event of topic `i` from the hub: what to send, if anything.

@@ -1,0 +1,486 @@
+//! Cursor steps shared by the subscriptions that are in the same state.
+//!
+//! A checkpoint's id is a keyed hash of what it holds, so subscriptions of
+//! one subscriber (every anonymous subscription is the same one) to the same
+//! topics, started at the same positions, hold the same cursor byte for
+//! byte: a dashboard's viewers, say. Each event then takes every one of
+//! them to the same next cursor. The first to take a step leaves it in
+//! [`Steps`], a table of the multiplexer; the others copy its result (the
+//! cursor's bytes, its tag state and the event's tail) instead of hashing
+//! and encoding it again.
+//!
+//! A step is found by what its result depends on: the subscriber, the
+//! cursor it starts from (named by its tag, a keyed hash of every byte of
+//! it: two cursors with the same tag are the same cursor, but with
+//! probability 2^-64), the topic and its new position (compared whole).
+//!
+//! The table is fixed: [`SLOTS`] slots of about 430 bytes (about 440 KB,
+//! taken at the first step a subscription leaves), each taken with
+//! `try_lock`, so a busy slot or another state's step costs a miss, never a
+//! wait, and no client can make it grow. Consecutive events of one topic
+//! from one checkpoint take consecutive slots (positions end in a count),
+//! so a subscription that runs up to [`SLOTS`] events behind the first
+//! still finds its steps.
+
+use std::sync::{Mutex, OnceLock};
+
+use bytes::BytesMut;
+
+use super::cursor::{Cursor, Moved};
+use super::mac::CursorKey;
+
+/// Slots in a table.
+pub(crate) const SLOTS: usize = 1024;
+
+/// The longest position a step is kept for: a hub id (`<epoch>.<offset>`)
+/// or a Redis one (`<epoch>.<ms>-<seq>`) fits.
+const MAX_POSITION: usize = 38;
+
+/// The longest tail a step is kept for: a type line of a name up to 58
+/// bytes with the longest cursor.
+const MAX_TAIL: usize = 192;
+
+/// The steps a multiplexer's subscriptions share.
+pub(crate) struct Steps {
+    /// Taken at the first step left.
+    slots: OnceLock<Box<[Mutex<Step>]>>,
+    /// What an unused slot's result is made of.
+    key: CursorKey,
+    /// Steps taken from the table.
+    #[cfg(test)]
+    pub(crate) taken: std::sync::atomic::AtomicUsize,
+}
+
+struct Step {
+    // What the step starts from.
+    subscriber: u64,
+    /// The tag of the cursor it starts from.
+    from: u64,
+    index: u8,
+    /// 0 in an unused slot (every kept position has a byte).
+    position_len: u8,
+    position: [u8; MAX_POSITION],
+    // Where it leads.
+    to: Moved,
+    tail_len: u8,
+    tail: [u8; MAX_TAIL],
+    /// Where the cursor's text is in the tail, and its length.
+    cursor: (u8, u8),
+}
+
+impl Step {
+    #[inline]
+    fn starts(&self, subscriber: u64, from: u64, index: u8, position: &[u8]) -> bool {
+        self.from == from
+            && self.subscriber == subscriber
+            && self.index == index
+            && self.position[..usize::from(self.position_len)] == *position
+    }
+}
+
+/// The slot of the step of topic `index` of a cursor on `checkpoint` to
+/// `position`: a base for the checkpoint and topic, plus the count the
+/// position ends in (its last digits; a Redis id's sequence and the end of
+/// its milliseconds), so that a topic's consecutive events take consecutive
+/// slots. A position that ends in no digits only spreads less well.
+#[inline]
+fn slot(checkpoint: u64, index: u8, position: &[u8]) -> usize {
+    let mut count = 0_u64;
+    let mut scale = 1_u64;
+    let mut dash = false;
+    for &b in position.iter().rev().take(12) {
+        match b {
+            b'0'..=b'9' => {
+                count = count.wrapping_add(u64::from(b - b'0').wrapping_mul(scale));
+                scale = scale.wrapping_mul(10);
+            }
+            b'-' if !dash => {
+                dash = true;
+                scale = scale.max(1000);
+            }
+            _ => break,
+        }
+    }
+    let base = (checkpoint ^ u64::from(index)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+    #[allow(clippy::cast_possible_truncation)]
+    let at = base.wrapping_add(count) as usize;
+    at % SLOTS
+}
+
+impl Steps {
+    pub(crate) fn new(key: &CursorKey) -> Self {
+        Self {
+            slots: OnceLock::new(),
+            key: key.clone(),
+            #[cfg(test)]
+            taken: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn slots(&self) -> &[Mutex<Step>] {
+        let key = &self.key;
+        self.slots.get_or_init(|| {
+            (0..SLOTS)
+                .map(|_| {
+                    Mutex::new(Step {
+                        subscriber: 0,
+                        from: 0,
+                        index: 0,
+                        position_len: 0,
+                        position: [0; MAX_POSITION],
+                        to: Moved::new(key.start()),
+                        tail_len: 0,
+                        tail: [0; MAX_TAIL],
+                        cursor: (0, 0),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Takes the step of `cursor` (of `subscriber`) when topic `index` moves
+    /// to `position`, if another subscription left it: moves the cursor and
+    /// appends the event's tail (its type line, `id: ` and the cursor, a
+    /// blank line) to `out`. Returns where the cursor is in the tail and its
+    /// length.
+    #[inline]
+    pub(crate) fn take(
+        &self,
+        subscriber: u64,
+        cursor: &mut Cursor,
+        index: u8,
+        position: &[u8],
+        out: &mut BytesMut,
+    ) -> Option<(usize, usize)> {
+        let from = cursor.tag()?;
+        let at = slot(cursor.checkpoint(), index, position);
+        let step = self.slots.get()?[at].try_lock().ok()?;
+        if !step.starts(subscriber, from, index, position) {
+            return None;
+        }
+        cursor.adopt(&step.to);
+        out.extend_from_slice(&step.tail[..usize::from(step.tail_len)]);
+        #[cfg(test)]
+        self.taken
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some((usize::from(step.cursor.0), usize::from(step.cursor.1)))
+    }
+
+    /// Leaves the step `cursor` (of `subscriber`) took from the cursor
+    /// tagged `from` when topic `index` moved to `position`, with `tail`
+    /// (the cursor's text at `at` in it), for the subscriptions that follow.
+    /// The first step from an event is kept: a later one from another state
+    /// would only take the slot from those who follow the first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn leave(
+        &self,
+        subscriber: u64,
+        from: u64,
+        index: u8,
+        position: &[u8],
+        cursor: &Cursor,
+        tail: &[u8],
+        at: (usize, usize),
+    ) {
+        let (Ok(position_len), Ok(tail_len), Ok(start), Ok(len)) = (
+            u8::try_from(position.len()),
+            u8::try_from(tail.len()),
+            u8::try_from(at.0),
+            u8::try_from(at.1),
+        ) else {
+            return;
+        };
+        if position.is_empty() || position.len() > MAX_POSITION || tail.len() > MAX_TAIL {
+            return;
+        }
+        let slot = &self.slots()[slot(cursor.checkpoint(), index, position)];
+        let Ok(mut step) = slot.try_lock() else {
+            return;
+        };
+        if step.index == index && step.position[..usize::from(step.position_len)] == *position {
+            return;
+        }
+        let step = &mut *step;
+        step.subscriber = subscriber;
+        step.from = from;
+        step.index = index;
+        step.position_len = position_len;
+        step.position[..position.len()].copy_from_slice(position);
+        cursor.save(&mut step.to);
+        step.tail_len = tail_len;
+        step.tail[..tail.len()].copy_from_slice(tail);
+        step.cursor = (start, len);
+    }
+}
+
+impl std::fmt::Debug for Steps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Steps").field("slots", &SLOTS).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use futures_util::{FutureExt, StreamExt};
+    use proptest::prelude::*;
+
+    use super::{slot, SLOTS};
+    use crate::multi::{
+        CursorKey, MemoryCheckpoints, MultiRequest, MultiSubscription, Multiplexer, Subscriber,
+    };
+    use crate::Hub;
+
+    const TOPICS: [&str; 4] = ["t0", "t1", "t2", "t3"];
+    const PRINCIPALS: [Option<&str>; 3] = [None, Some("ann"), Some("bob")];
+
+    fn request(topics: &[&str], principal: Option<&str>, cursor: Option<&str>) -> MultiRequest {
+        let subscriber = principal.map_or_else(Subscriber::anonymous, Subscriber::new);
+        MultiRequest::new(topics.iter().copied())
+            .subscriber(subscriber)
+            .last_event_id(cursor)
+    }
+
+    /// Every event ready now, as sent.
+    fn ready(stream: &mut MultiSubscription, max: usize) -> Vec<bytes::Bytes> {
+        std::iter::from_fn(|| stream.next().now_or_never().flatten().map(|e| e.to_bytes()))
+            .take(max)
+            .collect()
+    }
+
+    #[test]
+    fn a_table_is_about_440_kb_and_taken_only_when_used() {
+        let size = std::mem::size_of::<std::sync::Mutex<super::Step>>();
+        assert!(size <= 440, "{size} bytes a slot");
+        assert!(SLOTS * size <= 440 * 1024);
+        let steps = super::Steps::new(&CursorKey::new([1; 16]));
+        assert!(steps.slots.get().is_none());
+    }
+
+    #[test]
+    fn a_topics_consecutive_events_take_consecutive_slots() {
+        for (epoch, from) in [("k3j2h1.", 0_u64), ("k3j2h1.", 99_999_990), ("0.", 7)] {
+            let first = slot(42, 3, format!("{epoch}{from}").as_bytes());
+            for n in 1..SLOTS as u64 {
+                let at = slot(42, 3, format!("{epoch}{}", from + n).as_bytes());
+                assert_eq!(at, (first + n as usize) % SLOTS, "{epoch}{}", from + n);
+            }
+        }
+        // A Redis id: its sequence, then its milliseconds.
+        let at = |id: &str| slot(1, 0, id.as_bytes());
+        assert_eq!(
+            at("e.1733050000456-1"),
+            (at("e.1733050000456-0") + 1) % SLOTS
+        );
+        assert_eq!(
+            at("e.1733050000457-0"),
+            (at("e.1733050000456-0") + 1000) % SLOTS
+        );
+        // Anything else still lands somewhere.
+        assert!(at("") < SLOTS && at("\u{ff}\u{fe}not digits at all") < SLOTS);
+    }
+
+    /// Subscriptions in the same state send the same bytes, and all but the
+    /// first take each step from the table.
+    #[tokio::test]
+    async fn subscriptions_in_the_same_state_share_their_steps() {
+        let hub = Hub::new();
+        let multi = Multiplexer::new(hub.clone());
+        let topics: Vec<String> = (0..8).map(|i| format!("tile-{i}")).collect();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let mut streams = Vec::new();
+        for _ in 0..3 {
+            streams.push(multi.subscribe(request(&topics, None, None)).await.unwrap());
+        }
+        let primed: Vec<_> = streams.iter_mut().map(|s| ready(s, 10)).collect();
+        assert_eq!(primed[0].len(), 1);
+        assert!(
+            primed.iter().all(|p| *p == primed[0]),
+            "same checkpoint, same id"
+        );
+        let mut sent = vec![Vec::new(); 3];
+        for n in 0..100 {
+            hub.publish(topics[n * 7 % 8], format!("{n}"))
+                .await
+                .unwrap();
+            for (stream, sent) in streams.iter_mut().zip(&mut sent) {
+                let next = tokio::time::timeout(Duration::from_secs(5), stream.next());
+                sent.push(next.await.unwrap().unwrap().to_bytes());
+            }
+        }
+        assert_eq!(sent[0].len(), 100);
+        assert!(sent.iter().all(|s| *s == sent[0]));
+        // The first takes each step, the two others copy it.
+        assert_eq!(multi.steps.taken.load(Ordering::Relaxed), 200);
+
+        // A cursor so written resumes exactly, here and on a multiplexer that
+        // never saw the steps (same key and checkpoints).
+        let last = String::from_utf8(sent[2][49].to_vec()).unwrap();
+        let cursor = last.lines().find_map(|l| l.strip_prefix("id: ")).unwrap();
+        for multi in [multi.clone(), multi.clone().key(multi.key.clone())] {
+            let mut resumed = multi
+                .subscribe(request(&topics, None, Some(cursor)))
+                .await
+                .unwrap();
+            let got = ready(&mut resumed, 1000);
+            assert_eq!(got.len(), 1 + 50, "priming, then the 50 after the cursor");
+            // In order per topic; topics interleave as their histories are read.
+            let mut data: Vec<u32> = got[1..]
+                .iter()
+                .map(|e| {
+                    crate::parse::parse_events(e).unwrap()[0]
+                        .data
+                        .parse()
+                        .unwrap()
+                })
+                .collect();
+            for tile in 0..8 {
+                let of_tile: Vec<_> = data.iter().filter(|n| (*n * 7) % 8 == tile).collect();
+                assert!(of_tile.is_sorted(), "tile {tile}: {of_tile:?}");
+            }
+            data.sort_unstable();
+            assert_eq!(data, (50..100).collect::<Vec<_>>());
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Publish to a topic, for everyone or for one principal only.
+        Publish {
+            topic: usize,
+            to: Option<usize>,
+        },
+        /// `copies` subscriptions of a principal to some topics, resumed
+        /// from the last cursor of subscription `from` when there is one.
+        Join {
+            topics: u8,
+            principal: usize,
+            from: Option<usize>,
+            copies: usize,
+        },
+        Read {
+            subscription: usize,
+            max: usize,
+        },
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        let op = prop_oneof![
+            6 => (0..4_usize, proptest::option::weighted(0.3, 1..3_usize))
+                .prop_map(|(topic, to)| Op::Publish { topic, to }),
+            1 => (1..16_u8, 0..3_usize, proptest::option::of(0..8_usize), 1..4_usize)
+                .prop_map(|(topics, principal, from, copies)| Op::Join { topics, principal, from, copies }),
+            3 => (0..12_usize, 1..10_usize).prop_map(|(subscription, max)| Op::Read { subscription, max }),
+        ];
+        proptest::collection::vec(op, 1..100)
+    }
+
+    /// One subscription of the shared multiplexer and its twin on a
+    /// multiplexer of its own (same key, same checkpoints, no shared steps).
+    struct Pair {
+        shared: MultiSubscription,
+        alone: MultiSubscription,
+        cursor: Option<String>,
+    }
+
+    impl Pair {
+        async fn read(&mut self, max: usize) -> Result<(), TestCaseError> {
+            // Let the hub's publishes reach the topic streams.
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            let shared = ready(&mut self.shared, max);
+            let alone = ready(&mut self.alone, max);
+            prop_assert_eq!(
+                &shared,
+                &alone,
+                "a shared step sent what the subscription would not"
+            );
+            if let Some(last) = shared.last() {
+                let text = String::from_utf8(last.to_vec()).unwrap();
+                self.cursor = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .map(str::to_owned);
+            }
+            Ok(())
+        }
+    }
+
+    async fn scenario(ops: Vec<Op>) -> Result<usize, TestCaseError> {
+        let hub = Hub::new();
+        let key = CursorKey::new([3; 16]);
+        let store = MemoryCheckpoints::new();
+        let multi = Multiplexer::new(hub.clone())
+            .key(key.clone())
+            .checkpoints(store.clone());
+        let mut pairs: Vec<Pair> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Publish { topic, to } => {
+                    let event = match to {
+                        Some(p) => multi.private("x", PRINCIPALS[p]).unwrap(),
+                        None => crate::Event::new().data("x"),
+                    };
+                    hub.publish(TOPICS[topic], event).await.unwrap();
+                }
+                Op::Join {
+                    topics,
+                    principal,
+                    from,
+                    copies,
+                } => {
+                    let names: Vec<&str> = (0..4)
+                        .filter(|i| topics & (1 << i) != 0)
+                        .map(|i| TOPICS[i])
+                        .collect();
+                    let cursor = from
+                        .and_then(|f| pairs.get(f))
+                        .and_then(|p| p.cursor.clone());
+                    let principal = PRINCIPALS[principal];
+                    for _ in 0..copies {
+                        let alone = Multiplexer::new(hub.clone())
+                            .key(key.clone())
+                            .checkpoints(store.clone());
+                        let request = || request(&names, principal, cursor.as_deref());
+                        let shared = multi.subscribe(request()).await.unwrap();
+                        let alone = alone.subscribe(request()).await.unwrap();
+                        pairs.push(Pair {
+                            shared,
+                            alone,
+                            cursor: None,
+                        });
+                    }
+                }
+                Op::Read { subscription, max } => {
+                    if let Some(pair) = pairs.get_mut(subscription) {
+                        pair.read(max).await?;
+                    }
+                }
+            }
+        }
+        for pair in &mut pairs {
+            pair.read(usize::MAX).await?;
+        }
+        Ok(multi.steps.taken.load(Ordering::Relaxed))
+    }
+
+    /// Steps taken over all the cases (shown when a case fails).
+    static TAKEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the subscriptions (topics, principals, resumes) and the
+        /// events (private ones included), a subscription sends exactly what
+        /// it sends when it shares no steps.
+        #[test]
+        fn a_shared_step_is_the_step_the_subscription_would_take(ops in ops()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let taken = runtime.block_on(scenario(ops))?;
+            TAKEN.fetch_add(taken, Ordering::Relaxed);
+        }
+    }
+}
