@@ -119,7 +119,9 @@
 //! (every anonymous one is the same) to the same topics, started at the same
 //! positions, hold the same cursor, and every event moves them all to the
 //! same next one: the first to take the step leaves it in a table of the
-//! multiplexer (1,024 slots, about 440 KB, taken at first use), and the
+//! multiplexer (a slot of about 430 bytes per event of the hub's
+//! [buffer](crate::HubConfig::buffer), 64 to 4,096 slots: 110 KB for the
+//! default 256; taken at first use), and the
 //! others copy the cursor's bytes and the event's tail from there. A step is
 //! found by the subscriber, the cursor's tag, the topic and its position;
 //! a busy slot or another state's step is a miss (the subscription computes

@@ -91,8 +91,8 @@ impl Multiplexer {
     pub fn new(hub: Hub) -> Self {
         let key = CursorKey::random();
         Self {
+            steps: Arc::new(Steps::new(&key, hub.config().buffer_len())),
             hub,
-            steps: Arc::new(Steps::new(&key)),
             key,
             store: Arc::new(MemoryCheckpoints::new()),
             authorizer: Arc::new(AllowAll),
@@ -107,7 +107,7 @@ impl Multiplexer {
     /// that may resume a stream (and publish private events).
     #[must_use]
     pub fn key(mut self, key: CursorKey) -> Self {
-        self.steps = Arc::new(Steps::new(&key));
+        self.steps = Arc::new(Steps::new(&key, self.hub.config().buffer_len()));
         self.key = key;
         self
     }

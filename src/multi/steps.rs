@@ -14,12 +14,14 @@
 //! it: two cursors with the same tag are the same cursor, but with
 //! probability 2^-64), the topic and its new position (compared whole).
 //!
-//! The table is fixed: [`SLOTS`] slots of about 430 bytes (about 440 KB,
-//! taken at the first step a subscription leaves), each taken with
+//! The table is fixed: a slot of about 430 bytes per event a subscriber may
+//! fall behind the hub ([`HubConfig::buffer`](crate::HubConfig::buffer),
+//! between [`MIN_SLOTS`] and [`MAX_SLOTS`]: 110 KB for the default 256),
+//! taken at the first step a subscription leaves. Each slot is taken with
 //! `try_lock`, so a busy slot or another state's step costs a miss, never a
-//! wait, and no client can make it grow. Consecutive events of one topic
+//! wait, and no client can make the table grow. Consecutive events of one topic
 //! from one checkpoint take consecutive slots (positions end in a count),
-//! so a subscription that runs up to [`SLOTS`] events behind the first
+//! so a subscription that runs as far behind the first as the hub lets it
 //! still finds its steps.
 
 use std::sync::{Mutex, OnceLock};
@@ -29,8 +31,10 @@ use bytes::BytesMut;
 use super::cursor::{Cursor, Moved};
 use super::mac::CursorKey;
 
-/// Slots in a table.
-pub(crate) const SLOTS: usize = 1024;
+/// The fewest slots in a table.
+pub(crate) const MIN_SLOTS: usize = 64;
+/// The most slots in a table (1.8 MB).
+pub(crate) const MAX_SLOTS: usize = 4096;
 
 /// The longest position a step is kept for: a hub id (`<epoch>.<offset>`)
 /// or a Redis one (`<epoch>.<ms>-<seq>`) fits.
@@ -42,6 +46,8 @@ const MAX_TAIL: usize = 192;
 
 /// The steps a multiplexer's subscriptions share.
 pub(crate) struct Steps {
+    /// How many slots (a power of two).
+    len: usize,
     /// Taken at the first step left.
     slots: OnceLock<Box<[Mutex<Step>]>>,
     /// What an unused slot's result is made of.
@@ -84,7 +90,7 @@ impl Step {
 /// its milliseconds), so that a topic's consecutive events take consecutive
 /// slots. A position that ends in no digits only spreads less well.
 #[inline]
-fn slot(checkpoint: u64, index: u8, position: &[u8]) -> usize {
+fn slot(slots: usize, checkpoint: u64, index: u8, position: &[u8]) -> usize {
     let mut count = 0_u64;
     let mut scale = 1_u64;
     let mut dash = false;
@@ -104,12 +110,14 @@ fn slot(checkpoint: u64, index: u8, position: &[u8]) -> usize {
     let base = (checkpoint ^ u64::from(index)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
     #[allow(clippy::cast_possible_truncation)]
     let at = base.wrapping_add(count) as usize;
-    at % SLOTS
+    at & (slots - 1)
 }
 
 impl Steps {
-    pub(crate) fn new(key: &CursorKey) -> Self {
+    /// A table for subscriptions that may fall `behind` events behind.
+    pub(crate) fn new(key: &CursorKey, behind: usize) -> Self {
         Self {
+            len: behind.clamp(MIN_SLOTS, MAX_SLOTS).next_power_of_two(),
             slots: OnceLock::new(),
             key: key.clone(),
             #[cfg(test)]
@@ -120,7 +128,7 @@ impl Steps {
     fn slots(&self) -> &[Mutex<Step>] {
         let key = &self.key;
         self.slots.get_or_init(|| {
-            (0..SLOTS)
+            (0..self.len)
                 .map(|_| {
                     Mutex::new(Step {
                         subscriber: 0,
@@ -153,7 +161,7 @@ impl Steps {
         out: &mut BytesMut,
     ) -> Option<(usize, usize)> {
         let from = cursor.tag()?;
-        let at = slot(cursor.checkpoint(), index, position);
+        let at = slot(self.len, cursor.checkpoint(), index, position);
         let step = self.slots.get()?[at].try_lock().ok()?;
         if !step.starts(subscriber, from, index, position) {
             return None;
@@ -193,7 +201,7 @@ impl Steps {
         if position.is_empty() || position.len() > MAX_POSITION || tail.len() > MAX_TAIL {
             return;
         }
-        let slot = &self.slots()[slot(cursor.checkpoint(), index, position)];
+        let slot = &self.slots()[slot(self.len, cursor.checkpoint(), index, position)];
         let Ok(mut step) = slot.try_lock() else {
             return;
         };
@@ -215,7 +223,7 @@ impl Steps {
 
 impl std::fmt::Debug for Steps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Steps").field("slots", &SLOTS).finish()
+        f.debug_struct("Steps").field("slots", &self.len).finish()
     }
 }
 
@@ -227,7 +235,7 @@ mod tests {
     use futures_util::{FutureExt, StreamExt};
     use proptest::prelude::*;
 
-    use super::{slot, SLOTS};
+    use super::{slot, MAX_SLOTS, MIN_SLOTS};
     use crate::multi::{
         CursorKey, MemoryCheckpoints, MultiRequest, MultiSubscription, Multiplexer, Subscriber,
     };
@@ -251,25 +259,31 @@ mod tests {
     }
 
     #[test]
-    fn a_table_is_about_440_kb_and_taken_only_when_used() {
+    fn a_table_has_a_slot_per_event_of_the_hubs_buffer_and_is_taken_when_used() {
         let size = std::mem::size_of::<std::sync::Mutex<super::Step>>();
         assert!(size <= 440, "{size} bytes a slot");
-        assert!(SLOTS * size <= 440 * 1024);
-        let steps = super::Steps::new(&CursorKey::new([1; 16]));
+        let key = CursorKey::new([1; 16]);
+        let steps = super::Steps::new(&key, crate::HubConfig::DEFAULT_BUFFER);
+        assert_eq!(steps.len, 256);
         assert!(steps.slots.get().is_none());
+        assert_eq!(steps.slots().len(), 256);
+        assert_eq!(super::Steps::new(&key, 0).len, MIN_SLOTS);
+        assert_eq!(super::Steps::new(&key, usize::MAX).len, MAX_SLOTS);
+        assert_eq!(super::Steps::new(&key, 1000).len, 1024);
     }
 
     #[test]
     fn a_topics_consecutive_events_take_consecutive_slots() {
+        const SLOTS: usize = MAX_SLOTS;
         for (epoch, from) in [("k3j2h1.", 0_u64), ("k3j2h1.", 99_999_990), ("0.", 7)] {
-            let first = slot(42, 3, format!("{epoch}{from}").as_bytes());
+            let first = slot(SLOTS, 42, 3, format!("{epoch}{from}").as_bytes());
             for n in 1..SLOTS as u64 {
-                let at = slot(42, 3, format!("{epoch}{}", from + n).as_bytes());
+                let at = slot(SLOTS, 42, 3, format!("{epoch}{}", from + n).as_bytes());
                 assert_eq!(at, (first + n as usize) % SLOTS, "{epoch}{}", from + n);
             }
         }
         // A Redis id: its sequence, then its milliseconds.
-        let at = |id: &str| slot(1, 0, id.as_bytes());
+        let at = |id: &str| slot(SLOTS, 1, 0, id.as_bytes());
         assert_eq!(
             at("e.1733050000456-1"),
             (at("e.1733050000456-0") + 1) % SLOTS
