@@ -107,10 +107,9 @@ pub(crate) struct Cursor {
     /// The topic whose type line that is; `None` when it is none or not a
     /// topic's.
     line_topic: Option<u8>,
-    /// Whether the tag after the deltas is the tag of the cursor as it
-    /// stands (it was written since the cursor last moved).
-    tagged: bool,
-    /// The first byte of `raw` changed since it was last written.
+    /// The first byte of `raw` changed since the cursor was last written:
+    /// [`MAX_RAW`] when nothing was, and the tag after the deltas is the
+    /// tag of the cursor as it stands.
     changed: usize,
     /// The first byte of `raw` its last move changed, as of its last write.
     last_changed: usize,
@@ -118,7 +117,7 @@ pub(crate) struct Cursor {
 
 /// What a cursor is, without its text: enough for another subscription in
 /// the same state to take the same step (see [`steps`](super::steps)).
-#[derive(Clone)]
+/// `Default` is a placeholder for [`Cursor::save`] to overwrite.
 pub(crate) struct Moved {
     stable: TagState,
     /// Header, deltas and the tag.
@@ -129,10 +128,10 @@ pub(crate) struct Moved {
     changed: usize,
 }
 
-impl Moved {
-    pub(crate) fn new(stable: TagState) -> Self {
+impl Default for Moved {
+    fn default() -> Self {
         Self {
-            stable,
+            stable: TagState::default(),
             raw: [0; MAX_RAW],
             end: 0,
             last: 0,
@@ -169,7 +168,6 @@ impl Cursor {
             valid: HEADER,
             line: TEXT - 4,
             line_topic: None,
-            tagged: false,
             changed: 0,
             last_changed: 0,
         }
@@ -181,7 +179,7 @@ impl Cursor {
     pub(crate) fn tag(&self) -> Option<u64> {
         let mut tag = [0; TAG];
         tag.copy_from_slice(&self.raw[self.end..self.end + TAG]);
-        self.tagged.then_some(u64::from_le_bytes(tag))
+        (self.changed == MAX_RAW).then_some(u64::from_le_bytes(tag))
     }
 
     /// The checkpoint id in the header.
@@ -195,7 +193,7 @@ impl Cursor {
     /// Copies what the cursor is into `moved`, once its text is written.
     #[inline]
     pub(crate) fn save(&self, moved: &mut Moved) {
-        debug_assert!(self.tagged);
+        debug_assert_eq!(self.changed, MAX_RAW);
         let end = self.end + TAG;
         moved.raw[..end].copy_from_slice(&self.raw[..end]);
         moved.stable = self.stable.clone();
@@ -217,7 +215,6 @@ impl Cursor {
         // The same cursor before the step: only what the step changed.
         self.valid = self.valid.min(group(moved.changed));
         self.changed = MAX_RAW;
-        self.tagged = true;
     }
 
     /// Where topic `index`'s delta is: its start and its length.
@@ -239,7 +236,6 @@ impl Cursor {
 
     /// Takes out the delta at `at`, `len` bytes long, that is not the last.
     fn cut(&mut self, at: usize, len: usize) {
-        self.tagged = false;
         self.changed = self.changed.min(at);
         self.raw.copy_within(at + len..self.end, at);
         self.end -= len;
@@ -283,7 +279,6 @@ impl Cursor {
             }
         }
         let at = self.last;
-        self.tagged = false;
         self.changed = self.changed.min(at);
         self.raw[at..at + 3].copy_from_slice(&[index, prefix, suffix_len]);
         self.raw[at + 3..at + len].copy_from_slice(suffix);
@@ -309,7 +304,6 @@ impl Cursor {
             self.end = at;
             self.last = before;
             self.valid = self.valid.min(group(at));
-            self.tagged = false;
             self.changed = self.changed.min(at);
         } else {
             self.cut(at, len);
@@ -328,7 +322,6 @@ impl Cursor {
         let text = &mut self.text[TEXT + from / 3 * 4..];
         let len = from / 3 * 4 + base64::encode(&self.raw[from..end], text);
         self.valid = group(self.end);
-        self.tagged = true;
         self.last_changed = std::mem::replace(&mut self.changed, MAX_RAW);
         len
     }

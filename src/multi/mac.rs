@@ -91,7 +91,10 @@ pub(crate) fn random_u64() -> u64 {
 }
 
 /// SipHash-2-4 with a 64-bit output, streaming over several writes.
-#[derive(Clone)]
+///
+/// `Default` is an all-zero state, not a keyed one: a placeholder to
+/// overwrite, never to hash with.
+#[derive(Clone, Default)]
 pub(crate) struct TagState {
     v: [u64; 4],
     tail: u64,

@@ -91,7 +91,7 @@ impl Multiplexer {
     pub fn new(hub: Hub) -> Self {
         let key = CursorKey::random();
         Self {
-            steps: Arc::new(Steps::new(&key, hub.config().buffer_len())),
+            steps: Arc::new(Steps::new(hub.config().buffer_len())),
             hub,
             key,
             store: Arc::new(MemoryCheckpoints::new()),
@@ -107,7 +107,8 @@ impl Multiplexer {
     /// that may resume a stream (and publish private events).
     #[must_use]
     pub fn key(mut self, key: CursorKey) -> Self {
-        self.steps = Arc::new(Steps::new(&key, self.hub.config().buffer_len()));
+        // Steps are tags under the old key: a fresh table.
+        self.steps = Arc::new(Steps::new(self.hub.config().buffer_len()));
         self.key = key;
         self
     }

@@ -19,7 +19,6 @@ use super::item::{MultiEvent, Named, Written};
 use super::multiplexer::Multiplexer;
 use super::position::Position;
 use super::ready::ReadySet;
-use super::steps::Steps;
 use crate::channel::header::{scan, Header};
 use crate::event::EncodedEvent;
 use crate::Subscription;
@@ -326,21 +325,28 @@ impl MultiSubscription {
         within: Option<&Bytes>,
         optional: bool,
     ) -> bool {
+        let fits = self.move_cursor(i, position);
+        if fits || !optional {
+            self.topics[i].position.set(position, within);
+        }
+        fits
+    }
+
+    /// Moves topic `i`'s delta in the cursor to `position` (not the topic's
+    /// own position); `false` when it does not fit, and nothing changed.
+    #[inline]
+    fn move_cursor(&mut self, i: usize, position: &[u8]) -> bool {
         let checkpoint = self.topics[i].checkpoint.as_slice();
         #[allow(clippy::cast_possible_truncation)]
         let index = i as u8;
         let prefix = cursor::common_prefix(checkpoint, position);
-        let fits = if prefix == position.len() && prefix == checkpoint.len() {
+        if prefix == position.len() && prefix == checkpoint.len() {
             // Back at its checkpointed position: no delta.
             self.cursor.remove(index);
             true
         } else {
             self.cursor.set(index, prefix, &position[prefix..])
-        };
-        if fits || !optional {
-            self.topics[i].position.set(position, within);
         }
-        fits
     }
 
     /// Gives `pending` its cursor and writes it into `out`; `None` when it
@@ -436,52 +442,45 @@ impl MultiSubscription {
         let Some(position) = position else {
             return self.emit(body, Line::Topic(i), Named::TypeLine, out);
         };
-        if self.saving.is_some() || self.checkpoint_id == 0 {
+        // While a checkpoint is saved the event is held, not written; a
+        // cursor that moved since it was last written has no step to share.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = i as u8;
+        let key = if self.saving.is_none() {
+            let steps = &self.multi.steps;
+            steps.key(self.subscriber, &self.cursor, index, position)
+        } else {
+            None
+        };
+        let Some(key) = key else {
             if !self.set_position(i, position, Some(bytes), false) {
                 self.checkpoint();
             }
             return self.emit(body, Line::Topic(i), Named::TypeLine, out);
-        }
-        // Another subscription in the same state may have taken this step.
-        #[allow(clippy::cast_possible_truncation)]
-        let index = i as u8;
-        let steps: &Steps = &self.multi.steps;
+        };
+        // The topic moves whether the step is taken or computed (and before
+        // a checkpoint, which reads it).
+        self.topics[i].position.set(position, Some(bytes));
         out.reserve(body.len() + TAIL_CURSOR + self.topics[i].type_line.len());
         let start = out.len();
         out.extend_from_slice(body);
         let lines = body.len();
-        if let Some((from, len)) =
-            steps.take(self.subscriber, &mut self.cursor, index, position, out)
-        {
-            self.topics[i].position.set(position, Some(bytes));
-            return Some(Written {
-                lines,
-                cursor: (lines + from, lines + from + len),
-                named: Named::TypeLine,
-            });
-        }
-        let from = self.cursor.tag();
-        if !self.set_position(i, position, Some(bytes), false) {
-            out.truncate(start);
-            self.checkpoint();
-            return self.emit(body, Line::Topic(i), Named::TypeLine, out);
-        }
-        let at = self
-            .cursor
-            .write_tail(Some(index), &self.topics[i].type_line, out);
-        if let Some(from) = from {
+        // Another subscription in the same state may have taken this step.
+        let at = if let Some(at) = self.multi.steps.take(&key, &mut self.cursor, out) {
+            at
+        } else {
+            if !self.move_cursor(i, position) {
+                out.truncate(start);
+                self.checkpoint();
+                return self.emit(body, Line::Topic(i), Named::TypeLine, out);
+            }
+            let at = self
+                .cursor
+                .write_tail(Some(index), &self.topics[i].type_line, out);
             let tail = &out[start + lines..];
-            let steps = &self.multi.steps;
-            steps.leave(
-                self.subscriber,
-                from,
-                index,
-                position,
-                &self.cursor,
-                tail,
-                at,
-            );
-        }
+            self.multi.steps.leave(&key, &self.cursor, tail, at);
+            at
+        };
         Some(Written {
             lines,
             cursor: (lines + at.0, lines + at.0 + at.1),
