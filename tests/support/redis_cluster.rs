@@ -9,10 +9,12 @@
 //! `#[path = "support/redis_cluster.rs"] mod redis_cluster;`.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long the cluster may take to form or to fail over.
@@ -320,14 +322,28 @@ fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
 }
 
 /// `n` distinct free ports whose cluster bus ports (+10000) are free too.
+///
+/// Tests run in parallel, and a port is free again once its probe is
+/// dropped, before the node binds it: so every port and bus port handed out
+/// in this process is kept in a set and never handed out again (a few dozen
+/// per test binary). Otherwise two clusters can be given the same port, or
+/// one node's port can be another's bus port, and their nodes join each
+/// other's cluster.
 fn free_ports(n: usize) -> Vec<u16> {
+    static TAKEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
     let mut ports = Vec::new();
     let mut held = Vec::new();
     while ports.len() < n {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().expect("local addr").port();
-        let bus_free = port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok();
+        let bus_free = port < 55_000
+            && !taken.contains(&port)
+            && !taken.contains(&(port + 10_000))
+            && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok();
         if bus_free && !ports.contains(&port) {
+            taken.insert(port);
+            taken.insert(port + 10_000);
             ports.push(port);
         }
         held.push(listener); // keep it bound so the next bind picks another
