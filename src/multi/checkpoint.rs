@@ -43,10 +43,12 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Sen
 /// # Ok(()) }
 /// ```
 pub trait CheckpointStore: Send + Sync + 'static {
-    /// Stores `checkpoint` under `id`. An id is a keyed hash of the
-    /// checkpoint, so a save of an id already stored saves the same bytes
-    /// again (subscriptions in the same state all save theirs): overwrite,
-    /// and count the time to live from the last save.
+    /// Stores `checkpoint` under `id`. An id is the low 40 bits of a keyed
+    /// hash of the checkpoint, so a save of an id already stored saves the
+    /// same bytes again (subscriptions in the same state all save theirs):
+    /// overwrite, and count the time to live from the last save. (Should two
+    /// checkpoints' ids collide, the one saved over no longer verifies the
+    /// cursors that name it: their topics get gaps, never wrong positions.)
     fn save(&self, id: u64, checkpoint: Bytes) -> StoreFuture<()>;
     /// The checkpoint stored under `id`, if it is still there.
     fn load(&self, id: u64) -> StoreFuture<Option<Bytes>>;

@@ -3,9 +3,9 @@
 //!
 //! `SipHash` is a pseudo-random function designed for short inputs under a
 //! 128-bit secret key: without the key, an attacker cannot compute the tag of
-//! any message, so an edited cursor fails verification (probability of a
-//! forgery per attempt: 2^-64). It is small enough to carry here instead of a
-//! cryptography dependency.
+//! any message, so an edited cursor fails verification (a cursor carries
+//! 48 bits of the tag: probability of a forgery per attempt 2^-48). It is
+//! small enough to carry here instead of a cryptography dependency.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;

@@ -57,14 +57,17 @@
 //! of every topic's position, saved in a [`CheckpointStore`] *before* an id
 //! that names it is sent (in memory: [`MemoryCheckpoints`], bounded by bytes
 //! and age; on a cluster: a store all servers read, e.g. `RedisCheckpoints`,
-//! a key with a TTL). After the checkpoint id come **deltas** for the topics
-//! that moved since: the topic's index and its new position as the suffix
-//! after the prefix it shares with its checkpointed one (4 to 8 bytes for
-//! usual ids). When the next delta would not fit, the subscription saves a
-//! new checkpoint and starts over with none (for 64 busy topics about every
-//! tenth event; for one busy topic among 64, almost never). A `SipHash` tag
-//! under the [`CursorKey`], over the subscriber's principal and every byte,
-//! ends the cursor; the whole is base64url. Layout in the `cursor` module.
+//! a key with a TTL), under the low 40 bits of a keyed hash of its content.
+//! After the checkpoint id come **deltas** for the topics that moved since:
+//! the topic's index and its new position as the suffix after the prefix it
+//! shares with its checkpointed one (3 to 8 bytes for usual ids). When the
+//! next delta would not fit, the subscription saves a new checkpoint and
+//! starts over with none (for 64 busy topics about every dozen events; for
+//! one busy topic among 64, almost never). A 48-bit `SipHash` tag under the
+//! [`CursorKey`], over the subscriber's principal, every byte and the
+//! snapshot's whole hash (checked against the snapshot the store returns),
+//! ends the cursor; the whole is base64url: 22 characters for one busy topic
+//! with hub ids. Layout in the `cursor` module.
 //!
 //! On reconnect: a topic the cursor knows resumes exactly after its position
 //! (replay from the hub's history, then live, no duplicate at the seam); a
@@ -102,9 +105,9 @@
 //! At most [`Multiplexer::max_topics`] topics (default 64, at most 255), a
 //! `Last-Event-ID` of at most [`Multiplexer::max_cursor_len`] bytes, a list
 //! read no further than 256 entries: refused with 400 past them. A cursor
-//! costs one base64 decode and one `SipHash` of at most 128 bytes, one store
-//! read, and per topic one bounded replay from the hub's history. Only
-//! topics with something to deliver are polled (each hub subscription has
+//! costs one base64 decode, one store read, two `SipHash`es (of the snapshot
+//! read and of at most 128 bytes), and per topic one bounded replay from the
+//! hub's history. Only topics with something to deliver are polled (each hub subscription has
 //! its own waker, made once, that marks its bit in a shared word; timers
 //! have one too), so a delivery costs no allocation and does not touch the
 //! 63 idle topics: one topic's poll, a cursor and a copy of the event into

@@ -475,16 +475,23 @@ impl Multiplexer {
         let Some(cursor) = cursor else {
             return Ok(Known::Fresh);
         };
-        let Some(decoded) = cursor::decode(&self.key, subscriber, cursor.as_bytes()) else {
+        let Some(parsed) = cursor::parse(cursor.as_bytes()) else {
             return Ok(Known::Lost("invalid-cursor"));
         };
-        let blob = match self.store.load(decoded.checkpoint()).await {
+        let blob = match self.store.load(parsed.checkpoint()).await {
             Ok(Some(blob)) => blob,
             Ok(None) => return Ok(Known::Lost("checkpoint-lost")),
             Err(error) => {
                 tracing::warn!(%error, "checkpoint store unreadable; refusing with a retry hint");
                 return Err(Refusal::new(RefusalKind::Unavailable));
             }
+        };
+        // The tag covers the hash of the snapshot the cursor was made from:
+        // an edited or foreign cursor, or one whose checkpoint id another
+        // snapshot took since, does not verify.
+        let hash = cursor::checkpoint_hash(&self.key, &blob);
+        let Some(decoded) = parsed.verify(&self.key, subscriber, hash) else {
+            return Ok(Known::Lost("invalid-cursor"));
         };
         let Some(snapshot) = Snapshot::decode(&blob) else {
             return Ok(Known::Lost("checkpoint-lost"));
@@ -525,5 +532,73 @@ impl fmt::Debug for Multiplexer {
             .field("max_cursor_len", &self.max_cursor_len)
             .field("expiry_retry", &self.expiry_retry)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::{FutureExt, StreamExt};
+
+    use super::super::{cursor, CheckpointStore, MemoryCheckpoints, MultiRequest, Multiplexer};
+    use crate::Hub;
+
+    /// The gaps (topic, reason) and the data of every event ready now.
+    fn ready(stream: &mut super::MultiSubscription) -> (Vec<String>, Vec<String>) {
+        let (mut gaps, mut data) = (Vec::new(), Vec::new());
+        while let Some(Some(event)) = stream.next().now_or_never() {
+            for event in crate::parse::parse_events(&event.to_bytes()).unwrap() {
+                if event.event_type == crate::GAP_EVENT_TYPE.as_str() {
+                    gaps.push(event.data);
+                } else if !event.data.is_empty() {
+                    data.push(event.data);
+                }
+            }
+        }
+        (gaps, data)
+    }
+
+    /// A cursor's checkpoint id is 40 bits of its snapshot's hash. Should
+    /// another snapshot be saved over it (ids that collide), the cursor does
+    /// not verify against what the store returns: its topics get gaps, and
+    /// it is never applied to the other snapshot's positions.
+    #[tokio::test]
+    async fn a_cursor_whose_checkpoint_was_saved_over_gets_gaps_only() {
+        let hub = Hub::new();
+        let store = MemoryCheckpoints::new();
+        let multi = Multiplexer::new(hub.clone()).checkpoints(store.clone());
+        let topics = ["a", "b"];
+        let mut first = multi.subscribe(MultiRequest::new(topics)).await.unwrap();
+        for n in 0..3 {
+            hub.publish("a", format!("a{n}")).await.unwrap();
+        }
+        let mut cursor = String::new();
+        while let Some(Some(event)) = first.next().now_or_never() {
+            cursor = event.cursor();
+        }
+        // Another subscription's checkpoint: `b` started later.
+        hub.publish("b", "b0").await.unwrap();
+        let mut other = multi.subscribe(MultiRequest::new(topics)).await.unwrap();
+        let other_cursor = other.next().await.unwrap().cursor();
+        let other_id = cursor::parse(other_cursor.as_bytes()).unwrap().checkpoint();
+        let id = cursor::parse(cursor.as_bytes()).unwrap().checkpoint();
+        assert_ne!(id, other_id);
+
+        // Untouched, the cursor resumes exactly: `b0` is all it missed.
+        let request = || MultiRequest::new(topics).last_event_id(Some(cursor.as_str()));
+        let mut resumed = multi.subscribe(request()).await.unwrap();
+        assert_eq!(ready(&mut resumed), (vec![], vec!["b0".to_owned()]));
+
+        let snapshot = store.load(other_id).await.unwrap().unwrap();
+        store.save(id, snapshot).await.unwrap();
+        let mut resumed = multi.subscribe(request()).await.unwrap();
+        let (gaps, data) = ready(&mut resumed);
+        assert_eq!(
+            gaps,
+            [
+                r#"{"topic":"a","reason":"invalid-cursor"}"#,
+                r#"{"topic":"b","reason":"invalid-cursor"}"#
+            ]
+        );
+        assert!(data.is_empty(), "{data:?}");
     }
 }

@@ -304,9 +304,9 @@ impl MultiSubscription {
             topic.checkpoint = topic.position.clone();
         }
         let snapshot = self.snapshot();
-        // 0 is the id of no checkpoint yet.
-        self.checkpoint_id = self.multi.key.tag(&[b"checkpoint\0", &snapshot]).max(1);
-        self.cursor = Cursor::new(&self.multi.key, self.subscriber, self.checkpoint_id);
+        let hash = cursor::checkpoint_hash(&self.multi.key, &snapshot);
+        self.checkpoint_id = cursor::checkpoint_id(hash);
+        self.cursor = Cursor::new(&self.multi.key, self.subscriber, hash);
         self.saving = Some(self.multi.store.save(self.checkpoint_id, snapshot));
         self.refresh
             .as_mut()
