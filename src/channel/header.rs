@@ -32,6 +32,8 @@ pub(crate) struct Header {
     /// Every line before the data, but the audience line, is an `event:` or
     /// an `id:` line.
     bare: bool,
+    /// The count the id ends in (see [`Header::id_count`]).
+    id_count: u32,
 }
 
 impl Header {
@@ -39,6 +41,16 @@ impl Header {
     #[inline]
     pub(crate) fn id(&self) -> Option<Range<usize>> {
         self.id.map(|(start, end)| start as usize..end as usize)
+    }
+
+    /// The count the id ends in: the value of its last digits (at most 12
+    /// bytes are read; a Redis id's sequence, then its milliseconds from the
+    /// thousands on), so that consecutive ids of a topic have consecutive
+    /// counts; 0 without an id. A multi-topic subscription places the cursor
+    /// step it shares for this event by it.
+    #[inline]
+    pub(crate) fn id_count(&self) -> u32 {
+        self.id_count
     }
 
     /// Where the value of the audience line is, when the event is private.
@@ -92,6 +104,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Header {
         let span = |start: usize| Some((start as u32, end as u32));
         if let Some(id) = line.strip_prefix(b"id: ") {
             header.id = span(end - id.len());
+            header.id_count = count(id);
         } else if let Some(kind) = line.strip_prefix(b"event: ") {
             header.gap = kind == GAP_EVENT_TYPE.as_str().as_bytes();
         } else if at == 0 && line.starts_with(AUDIENCE_PREFIX) {
@@ -113,10 +126,55 @@ pub(crate) fn scan(bytes: &[u8]) -> Header {
     header
 }
 
+/// The count `id` ends in (see [`Header::id_count`]).
+fn count(id: &[u8]) -> u32 {
+    let mut count = 0_u32;
+    let mut scale = 1_u32;
+    let mut dash = false;
+    for &b in id.iter().rev().take(12) {
+        match b {
+            b'0'..=b'9' => {
+                count = count.wrapping_add(u32::from(b - b'0').wrapping_mul(scale));
+                scale = scale.wrapping_mul(10);
+            }
+            b'-' if !dash => {
+                dash = true;
+                scale = scale.max(1000);
+            }
+            _ => break,
+        }
+    }
+    count
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Event;
+
+    #[test]
+    fn the_id_count_is_the_value_of_the_ids_last_digits() {
+        let count = |id: Option<&str>| {
+            let event = Event::new().data("x");
+            let event = match id {
+                Some(id) => event.try_id(id).unwrap(),
+                None => event,
+            };
+            scan(event.encode().as_bytes()).id_count()
+        };
+        assert_eq!(count(Some("k3j2h1ab.1042")), 1042);
+        assert_eq!(count(Some("k3j2h1ab.0")), 0);
+        // A Redis id: the sequence, then the milliseconds from 1,000 on (of
+        // the last 12 bytes, modulo 2^32).
+        let redis = (7 + 3_050_000_456_u64 * 1000) % (1 << 32);
+        assert_eq!(u64::from(count(Some("e.1733050000456-7"))), redis);
+        assert_eq!(
+            count(Some("e.1733050000457-0")) - count(Some("e.1733050000456-0")),
+            1000
+        );
+        assert_eq!(count(Some("app-id")), 0);
+        assert_eq!(count(None), 0);
+    }
 
     #[test]
     fn the_header_is_read_up_to_the_data_lines() {

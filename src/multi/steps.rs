@@ -94,32 +94,18 @@ pub(crate) struct StepKey<'a> {
     at: usize,
 }
 
-/// The slot of the step of topic `index` of a cursor on `checkpoint` to
-/// `position`: a base for the checkpoint and topic, plus the count the
-/// position ends in (its last digits; a Redis id's sequence and the end of
-/// its milliseconds), so that a topic's consecutive events take consecutive
-/// slots. A position that ends in no digits only spreads less well.
+/// The slot of the step of topic `index` of a cursor on `checkpoint` to the
+/// position whose id ends in `count` ([`Header::id_count`]): a base for the
+/// checkpoint and topic plus that count, so that a topic's consecutive events
+/// take consecutive slots. A position that ends in no digits only spreads
+/// less well.
+///
+/// [`Header::id_count`]: crate::channel::header::Header::id_count
 #[inline]
-fn slot(slots: usize, checkpoint: u64, index: u8, position: &[u8]) -> usize {
-    let mut count = 0_u64;
-    let mut scale = 1_u64;
-    let mut dash = false;
-    for &b in position.iter().rev().take(12) {
-        match b {
-            b'0'..=b'9' => {
-                count = count.wrapping_add(u64::from(b - b'0').wrapping_mul(scale));
-                scale = scale.wrapping_mul(10);
-            }
-            b'-' if !dash => {
-                dash = true;
-                scale = scale.max(1000);
-            }
-            _ => break,
-        }
-    }
+fn slot(slots: usize, checkpoint: u64, index: u8, count: u32) -> usize {
     let base = (checkpoint ^ u64::from(index)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
     #[allow(clippy::cast_possible_truncation)]
-    let at = base.wrapping_add(count) as usize;
+    let at = base.wrapping_add(u64::from(count)) as usize;
     at & (slots - 1)
 }
 
@@ -155,22 +141,24 @@ impl Steps {
     }
 
     /// The step of `cursor` (of `subscriber`) when topic `index` moves to
-    /// `position`; `None` when the cursor moved since it was last written
-    /// (its tag does not name it), so it neither takes nor leaves one.
+    /// `position`, whose id ends in `count` ([`Header::id_count`]); `None`
+    /// when the cursor moved since it was last written (its tag does not name
+    /// it), so it neither takes nor leaves one.
+    ///
+    /// [`Header::id_count`]: crate::channel::header::Header::id_count
     #[inline]
     pub(crate) fn key<'a>(
         &self,
         subscriber: u64,
         cursor: &Cursor,
-        index: u8,
-        position: &'a [u8],
+        (index, position, count): (u8, &'a [u8], u32),
     ) -> Option<StepKey<'a>> {
         Some(StepKey {
             subscriber,
             from: cursor.tag()?,
             index,
             position,
-            at: slot(self.len, cursor.checkpoint(), index, position),
+            at: slot(self.len, cursor.checkpoint(), index, count),
         })
     }
 
@@ -289,15 +277,20 @@ mod tests {
     #[test]
     fn a_topics_consecutive_events_take_consecutive_slots() {
         const SLOTS: usize = MAX_SLOTS;
+        // The count the hub reads from each event's id.
+        let count = |id: &str| {
+            let event = crate::Event::new().try_id(id).unwrap().data("x").encode();
+            crate::channel::header::scan(event.as_bytes()).id_count()
+        };
         for (epoch, from) in [("k3j2h1.", 0_u64), ("k3j2h1.", 99_999_990), ("0.", 7)] {
-            let first = slot(SLOTS, 42, 3, format!("{epoch}{from}").as_bytes());
+            let first = slot(SLOTS, 42, 3, count(&format!("{epoch}{from}")));
             for n in 1..SLOTS as u64 {
-                let at = slot(SLOTS, 42, 3, format!("{epoch}{}", from + n).as_bytes());
+                let at = slot(SLOTS, 42, 3, count(&format!("{epoch}{}", from + n)));
                 assert_eq!(at, (first + n as usize) % SLOTS, "{epoch}{}", from + n);
             }
         }
         // A Redis id: its sequence, then its milliseconds.
-        let at = |id: &str| slot(SLOTS, 1, 0, id.as_bytes());
+        let at = |id: &str| slot(SLOTS, 1, 0, count(id));
         assert_eq!(
             at("e.1733050000456-1"),
             (at("e.1733050000456-0") + 1) % SLOTS
@@ -308,6 +301,7 @@ mod tests {
         );
         // Anything else still lands somewhere.
         assert!(at("") < SLOTS && at("\u{ff}\u{fe}not digits at all") < SLOTS);
+        assert!(slot(SLOTS, u64::MAX, 255, u32::MAX) < SLOTS);
     }
 
     /// Subscriptions in the same state send the same bytes, and all but the

@@ -448,7 +448,8 @@ impl MultiSubscription {
         let index = i as u8;
         let key = if self.saving.is_none() {
             let steps = &self.multi.steps;
-            steps.key(self.subscriber, &self.cursor, index, position)
+            let step = (index, position, header.id_count());
+            steps.key(self.subscriber, &self.cursor, step)
         } else {
             None
         };
