@@ -378,6 +378,15 @@ fn thread_cpu_ns() -> Option<u64> {
     stat.split_whitespace().next()?.parse().ok()
 }
 
+/// Clock ticks this thread has run in user space and in the kernel
+/// (`/proc/thread-self/stat`), if the kernel says.
+fn thread_user_kernel_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // The fields after the command name: state is the first, utime the 12th.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+}
+
 /// The payload of the pinned scenario: [`payload`] with its publish time.
 fn stamped_payload(seq: usize) -> String {
     format!(
@@ -429,6 +438,8 @@ struct PinnedRound {
     p99_ns: f64,
     /// Server CPU time per delivery in the burst.
     server_ns_per_delivery: f64,
+    /// The kernel's share of the server thread's CPU time in the burst.
+    server_kernel_share: f64,
     /// How busy CPU 0 (server) and CPU 1 (client) were during the burst,
     /// kernel time included (1.0: that side set the pace).
     busy: [f64; 2],
@@ -481,6 +492,7 @@ async fn pinned_round(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let cpu_before = thread_cpu_ns();
+    let ticks_before = thread_user_kernel_ticks();
     let cores_before = core_jiffies();
     let first = now_ns();
     for seq in 0..burst {
@@ -488,6 +500,7 @@ async fn pinned_round(
     }
     let line = client_line(&mut lines).await;
     let cpu_after = thread_cpu_ns();
+    let ticks_after = thread_user_kernel_ticks();
     let cores_after = core_jiffies();
     let numbers = |line: &str, tag: &str| -> Vec<f64> {
         let rest = line
@@ -518,6 +531,12 @@ async fn pinned_round(
         p50_ns: lat[0],
         p99_ns: lat[1],
         server_ns_per_delivery,
+        server_kernel_share: match (ticks_before, ticks_after) {
+            (Some((u0, k0)), Some((u1, k1))) if u1 + k1 > u0 + k0 => {
+                (k1 - k0) as f64 / ((u1 - u0) + (k1 - k0)) as f64
+            }
+            _ => f64::NAN,
+        },
         busy: match (cores_before, cores_after) {
             (Some(a), Some(b)) => {
                 [0, 1].map(|c| (b[c].0 - a[c].0) as f64 / (b[c].1 - a[c].1).max(1) as f64)
@@ -709,6 +728,10 @@ fn main() {
             Series::new("single: server CPU ns/ev"),
             Series::new("multi: server CPU ns/ev"),
         ];
+        let mut kernel = [
+            Series::new("single: server kernel share %"),
+            Series::new("multi: server kernel share %"),
+        ];
         let mut busy = [
             Series::new("single: CPU 0 (server) %"),
             Series::new("multi: CPU 0 (server) %"),
@@ -725,6 +748,7 @@ fn main() {
                     let got =
                         pinned.block_on(pinned_round(kind, n, burst, socket_paced, client_cpu));
                     cpu[i].samples.push(got.server_ns_per_delivery);
+                    kernel[i].samples.push(got.server_kernel_share * 100.0);
                     busy[i].samples.push(got.busy[0] * 100.0);
                     busy[i + 2].samples.push(got.busy[1] * 100.0);
                     (got.rate, got.p50_ns, got.p99_ns)
@@ -747,7 +771,10 @@ fn main() {
         if pinned_rt.is_some() {
             print_table(
                 "",
-                &[&cpu[0], &cpu[1], &busy[0], &busy[1], &busy[2], &busy[3]],
+                &[
+                    &cpu[0], &cpu[1], &kernel[0], &kernel[1], &busy[0], &busy[1], &busy[2],
+                    &busy[3],
+                ],
             );
         }
         let period = if scenario == "process" {

@@ -41,7 +41,8 @@ use super::mac::{CursorKey, TagState};
 /// The longest cursor this codec writes: 128 bytes, the limit under which a
 /// `Last-Event-ID` may be CORS-safelisted.
 pub(crate) const MAX_CURSOR_LEN: usize = 128;
-const MAX_RAW: usize = 96;
+/// The most bytes a cursor is (before base64).
+pub(crate) const MAX_RAW: usize = 96;
 /// 3: a 40-bit checkpoint id, one byte of lengths per short delta and a
 /// 48-bit tag (version 2 cursors count as lost).
 const VERSION: u8 = 3;
@@ -181,32 +182,19 @@ pub(crate) struct Cursor {
     tag: u64,
 }
 
-/// What a cursor is, without its text: enough for another subscription in
-/// the same state to take the same step (see [`steps`](super::steps)).
-/// `Default` is a placeholder for [`Cursor::save`] to overwrite.
+/// What a cursor is, without its text and bytes (kept beside it): enough
+/// for another subscription in the same state to take the same step (see
+/// [`steps`](super::steps)). `Default` is a placeholder for
+/// [`Cursor::save`] to overwrite.
+#[derive(Default)]
 pub(crate) struct Moved {
+    tag: u64,
     stable: TagState,
-    /// Header, deltas and the tag.
-    raw: [u8; MAX_RAW],
     // All three below `MAX_RAW`.
     end: u8,
     last: u8,
     /// The first byte the step changed.
     changed: u8,
-    tag: u64,
-}
-
-impl Default for Moved {
-    fn default() -> Self {
-        Self {
-            stable: TagState::default(),
-            raw: [0; MAX_RAW],
-            end: 0,
-            last: 0,
-            changed: 0,
-            tag: 0,
-        }
-    }
 }
 
 /// `at` rounded down to a whole group of three bytes.
@@ -258,12 +246,14 @@ impl Cursor {
         read_id(&self.raw)
     }
 
-    /// Copies what the cursor is into `moved`, once its text is written.
+    /// Copies what the cursor is into `moved` and its bytes into `raw` (at
+    /// least [`MAX_RAW`] long), once its text is written; returns how many
+    /// bytes.
     #[inline]
-    pub(crate) fn save(&self, moved: &mut Moved) {
+    pub(crate) fn save(&self, moved: &mut Moved, raw: &mut [u8]) -> usize {
         debug_assert_eq!(self.changed, MAX_RAW);
         let end = self.end + TAG;
-        moved.raw[..end].copy_from_slice(&self.raw[..end]);
+        raw[..end].copy_from_slice(&self.raw[..end]);
         moved.stable = self.stable.clone();
         #[allow(clippy::cast_possible_truncation)]
         {
@@ -272,15 +262,17 @@ impl Cursor {
             moved.changed = self.last_changed as u8;
         }
         moved.tag = self.tag;
+        end
     }
 
-    /// Becomes what `moved` is (another subscription's cursor in the same
-    /// state, after the same step); its text is written again from where
-    /// the two differ, when it is next written here.
+    /// Becomes what `moved` and `raw` (what [`Cursor::save`] wrote) are:
+    /// another subscription's cursor in the same state, after the same step.
+    /// Its text is written again from where the two differ, when it is next
+    /// written here.
     #[inline]
-    pub(crate) fn adopt(&mut self, moved: &Moved) {
+    pub(crate) fn adopt(&mut self, moved: &Moved, raw: &[u8]) {
         let end = usize::from(moved.end) + TAG;
-        self.raw[..end].copy_from_slice(&moved.raw[..end]);
+        self.raw[..end].copy_from_slice(&raw[..end]);
         self.stable = moved.stable.clone();
         self.end = moved.end.into();
         self.last = moved.last.into();

@@ -28,7 +28,7 @@ use std::sync::{Mutex, OnceLock};
 
 use bytes::BytesMut;
 
-use super::cursor::{Cursor, Moved};
+use super::cursor::{Cursor, Moved, MAX_RAW};
 
 /// The fewest slots in a table.
 pub(crate) const MIN_SLOTS: usize = 64;
@@ -54,21 +54,26 @@ pub(crate) struct Steps {
     pub(crate) taken: std::sync::atomic::AtomicUsize,
 }
 
+/// A step: what it starts from and where it leads, its bytes one after the
+/// other (the position, the cursor's bytes, the event's tail), so that taking
+/// it reads a few cache lines of a slot and not the room it has for the
+/// longest ones.
+#[repr(C)]
 struct Step {
     // What the step starts from.
     subscriber: u64,
     /// The tag of the cursor it starts from.
     from: u64,
+    // Where it leads.
+    to: Moved,
     index: u8,
     /// 0 in an unused slot (every kept position has a byte).
     position_len: u8,
-    position: [u8; MAX_POSITION],
-    // Where it leads.
-    to: Moved,
+    raw_len: u8,
     tail_len: u8,
-    tail: [u8; MAX_TAIL],
     /// Where the cursor's text is in the tail, and its length.
     cursor: (u8, u8),
+    bytes: [u8; MAX_POSITION + MAX_RAW + MAX_TAIL],
 }
 
 impl Step {
@@ -79,7 +84,18 @@ impl Step {
             && self.subscriber == key.subscriber
             && self.index == key.index
             && self.position_len != 0
-            && self.position[..usize::from(self.position_len)] == *key.position
+            && self.bytes[..usize::from(self.position_len)] == *key.position
+    }
+
+    /// The cursor's bytes and the event's tail.
+    #[inline]
+    fn raw_and_tail(&self) -> (&[u8], &[u8]) {
+        let raw = usize::from(self.position_len);
+        let tail = raw + usize::from(self.raw_len);
+        (
+            &self.bytes[raw..tail],
+            &self.bytes[tail..tail + usize::from(self.tail_len)],
+        )
     }
 }
 
@@ -127,13 +143,13 @@ impl Steps {
                     Mutex::new(Step {
                         subscriber: 0,
                         from: 0,
+                        to: Moved::default(),
                         index: 0,
                         position_len: 0,
-                        position: [0; MAX_POSITION],
-                        to: Moved::default(),
+                        raw_len: 0,
                         tail_len: 0,
-                        tail: [0; MAX_TAIL],
                         cursor: (0, 0),
+                        bytes: [0; MAX_POSITION + MAX_RAW + MAX_TAIL],
                     })
                 })
                 .collect()
@@ -177,8 +193,9 @@ impl Steps {
         if !step.starts(key) {
             return None;
         }
-        cursor.adopt(&step.to);
-        out.extend_from_slice(&step.tail[..usize::from(step.tail_len)]);
+        let (raw, tail) = step.raw_and_tail();
+        cursor.adopt(&step.to, raw);
+        out.extend_from_slice(tail);
         #[cfg(test)]
         self.taken
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -205,22 +222,26 @@ impl Steps {
         let Ok(mut step) = self.slots()[key.at].try_lock() else {
             return;
         };
-        if step.index == key.index && step.position[..usize::from(step.position_len)] == *position {
+        if step.index == key.index && step.bytes[..usize::from(step.position_len)] == *position {
             return;
         }
         let step = &mut *step;
         step.subscriber = key.subscriber;
         step.from = key.from;
         step.index = key.index;
+        let (bytes, position_len) = (&mut step.bytes, position.len());
+        bytes[..position_len].copy_from_slice(position);
+        let raw_len = cursor.save(&mut step.to, &mut bytes[position_len..]);
+        let tail_at = position_len + raw_len;
+        bytes[tail_at..tail_at + tail.len()].copy_from_slice(tail);
+        // Each fits: at most 38, 96 and 192.
         #[allow(clippy::cast_possible_truncation)]
         {
-            step.position_len = position.len() as u8;
+            step.position_len = position_len as u8;
+            step.raw_len = raw_len as u8;
             step.tail_len = tail.len() as u8;
             step.cursor = (at.0 as u8, at.1 as u8);
         }
-        step.position[..position.len()].copy_from_slice(position);
-        cursor.save(&mut step.to);
-        step.tail[..tail.len()].copy_from_slice(tail);
     }
 }
 
