@@ -323,8 +323,8 @@ impl Cursor {
         else {
             return false;
         };
-        let short = head_len(prefix.into(), suffix.len()) == 2;
-        let len = if short { 2 } else { 4 } + suffix.len();
+        let head = head_len(prefix.into(), suffix.len());
+        let len = head + suffix.len();
         let found = self.find(index);
         let others = self.end - HEADER - found.map_or(0, |(_, len)| len);
         if others + len > DELTA_BUDGET {
@@ -346,13 +346,11 @@ impl Cursor {
         }
         let at = self.last;
         self.changed = self.changed.min(at);
-        let head = if short {
+        if head == 2 {
             self.raw[at..at + 2].copy_from_slice(&[index, (prefix << 3) | suffix_len]);
-            2
         } else {
             self.raw[at..at + 4].copy_from_slice(&[index, LONG, prefix, suffix_len]);
-            4
-        };
+        }
         self.raw[at + head..at + len].copy_from_slice(suffix);
         self.end = at + len;
         self.valid = self.valid.min(group(at));

@@ -107,9 +107,9 @@
 //! read no further than 256 entries: refused with 400 past them. A cursor
 //! costs one base64 decode, one store read, two `SipHash`es (of the snapshot
 //! read and of at most 128 bytes), and per topic one bounded replay from the
-//! hub's history. Only topics with something to deliver are polled (each hub subscription has
-//! its own waker, made once, that marks its bit in a shared word; timers
-//! have one too), so a delivery costs no allocation and does not touch the
+//! hub's history. Only topics with something to deliver are polled (each
+//! hub subscription has its own waker, made once, that marks its bit in a
+//! shared word; timers have one too), so a delivery costs no allocation and does not touch the
 //! 63 idle topics: one topic's poll, a cursor and a copy of the event into
 //! the frame (the single-topic path sends a lone event without one). The
 //! cursor costs only what moved: the subscription keeps its bytes, text and
