@@ -90,6 +90,7 @@ mod subscription;
 mod topic;
 
 pub use config::{HubConfig, SlowConsumer};
+pub(crate) use fanout::Delivery;
 pub use gap::GAP_EVENT_TYPE;
 pub use hub::Hub;
 pub use publish::PublishOptions;

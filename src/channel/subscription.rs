@@ -313,15 +313,49 @@ impl Subscription {
                     return Poll::Ready(Some((delivery.event, Some(delivery.header))));
                 }
                 Ok(delivery) => return Poll::Ready(Some((delivery.event, Some(delivery.header)))),
-                Err(RecvError::Lagged(_)) => match this.policy {
-                    SlowConsumer::Disconnect => {
-                        crate::end_hint::note(crate::end_hint::EndHint::SlowConsumer);
-                        this.finish();
-                    }
-                    SlowConsumer::SkipWithGap => this.lagged = true,
-                },
+                Err(RecvError::Lagged(_)) => this.fell_behind(),
                 Err(RecvError::Closed) => this.finish(),
             }
+        }
+    }
+
+    /// The next live event when it is ready now and nothing comes before it
+    /// (no replay, no gap to announce, not ended): what
+    /// [`Self::poll_next_with_header`] would answer, without a poll, a
+    /// waker or a move through its layers. `None` otherwise (then that
+    /// method answers, and registers the waker), having recorded a lag or
+    /// an end it met.
+    #[inline]
+    pub(crate) fn try_live(&mut self) -> Option<Delivery> {
+        if self.replay.is_some() || self.done || self.lagged {
+            return None;
+        }
+        loop {
+            match self.live.as_mut()?.try_recv() {
+                Ok(delivery) if self.through.is_some_and(|t| delivery.offset <= t) => {}
+                Ok(delivery) => return Some(delivery),
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Lagged(_)) => {
+                    self.fell_behind();
+                    return None;
+                }
+                Err(TryRecvError::Closed) => {
+                    self.finish();
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The live receiver lagged: ends the subscription or announces a gap,
+    /// as the policy says.
+    fn fell_behind(&mut self) {
+        match self.policy {
+            SlowConsumer::Disconnect => {
+                crate::end_hint::note(crate::end_hint::EndHint::SlowConsumer);
+                self.finish();
+            }
+            SlowConsumer::SkipWithGap => self.lagged = true,
         }
     }
 }

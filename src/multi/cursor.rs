@@ -269,10 +269,12 @@ impl Cursor {
     /// another subscription's cursor in the same state, after the same step.
     /// Its text is written again from where the two differ, when it is next
     /// written here.
+    ///
+    /// `raw` is whole (what lies past the cursor's bytes is never read): a
+    /// copy of a fixed size costs no call.
     #[inline]
-    pub(crate) fn adopt(&mut self, moved: &Moved, raw: &[u8]) {
-        let end = usize::from(moved.end) + TAG;
-        self.raw[..end].copy_from_slice(&raw[..end]);
+    pub(crate) fn adopt(&mut self, moved: &Moved, raw: &[u8; MAX_RAW]) {
+        self.raw = *raw;
         self.stable = moved.stable.clone();
         self.end = moved.end.into();
         self.last = moved.last.into();

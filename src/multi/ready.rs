@@ -234,6 +234,26 @@ where
         Some((index, 0))
     }
 
+    /// The stream that yielded the last item, while its turn lasts, and how
+    /// many more items it may yield in that turn: for a caller that reads
+    /// them from it without a poll (and so without a wake to miss), then
+    /// says how many with [`ReadySet::took`].
+    #[inline]
+    pub(crate) fn current(&mut self) -> Option<(&mut S, usize)> {
+        let (index, turn) = self.current?;
+        let left = TURN.checked_sub(turn).filter(|left| *left > 0)?;
+        let (stream, _) = self.slots.get_mut(index)?.as_mut()?;
+        Some((stream, left))
+    }
+
+    /// Counts `n` items read from the [current](ReadySet::current) stream.
+    #[inline]
+    pub(crate) fn took(&mut self, n: usize) {
+        if let Some((_, turn)) = self.current.as_mut() {
+            *turn += n;
+        }
+    }
+
     /// The next item of the stream that yielded the last one, polled
     /// directly while its turn lasts: `None` when there is no such stream or
     /// it has nothing ready, and then [`ReadySet::poll_next_item`] takes over.

@@ -87,15 +87,16 @@ impl Step {
             && self.bytes[..usize::from(self.position_len)] == *key.position
     }
 
-    /// The cursor's bytes and the event's tail.
+    /// The cursor's bytes (and what follows them, up to [`MAX_RAW`]) and the
+    /// event's tail.
     #[inline]
-    fn raw_and_tail(&self) -> (&[u8], &[u8]) {
+    fn raw_and_tail(&self) -> Option<(&[u8; MAX_RAW], &[u8])> {
         let raw = usize::from(self.position_len);
         let tail = raw + usize::from(self.raw_len);
-        (
-            &self.bytes[raw..tail],
-            &self.bytes[tail..tail + usize::from(self.tail_len)],
-        )
+        Some((
+            self.bytes.get(raw..raw + MAX_RAW)?.try_into().ok()?,
+            self.bytes.get(tail..tail + usize::from(self.tail_len))?,
+        ))
     }
 }
 
@@ -179,22 +180,26 @@ impl Steps {
     }
 
     /// Takes the step `key` names, if another subscription left it: moves
-    /// `cursor` (the one `key` was made from) and appends the event's tail
-    /// (its type line, `id: ` and the cursor, a blank line) to `out`.
-    /// Returns where the cursor is in the tail and its length.
+    /// `cursor` (the one `key` was made from) and appends `body` and the
+    /// event's tail (its type line, `id: ` and the cursor, a blank line) to
+    /// `out`; on a miss, writes nothing. Returns where the cursor is in the
+    /// tail and its length.
     #[inline]
     pub(crate) fn take(
         &self,
         key: &StepKey<'_>,
         cursor: &mut Cursor,
+        body: &[u8],
         out: &mut BytesMut,
     ) -> Option<(usize, usize)> {
         let step = self.slots.get()?[key.at].try_lock().ok()?;
         if !step.starts(key) {
             return None;
         }
-        let (raw, tail) = step.raw_and_tail();
+        let (raw, tail) = step.raw_and_tail()?;
         cursor.adopt(&step.to, raw);
+        out.reserve(body.len() + tail.len());
+        out.extend_from_slice(body);
         out.extend_from_slice(tail);
         #[cfg(test)]
         self.taken
@@ -280,6 +285,20 @@ mod tests {
         std::iter::from_fn(|| stream.next().now_or_never().flatten().map(|e| e.to_bytes()))
             .take(max)
             .collect()
+    }
+
+    /// Everything ready now, read in runs as a response body reads it.
+    fn runs(stream: &mut MultiSubscription) -> bytes::Bytes {
+        let mut out = bytes::BytesMut::new();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        while !stream.is_idle(&cx) {
+            let budget = out.len() + 512;
+            match stream.poll_run(&mut cx, &mut out, budget) {
+                std::task::Poll::Ready(Some(_)) => {}
+                _ => break,
+            }
+        }
+        out.freeze()
     }
 
     #[test]
@@ -388,6 +407,112 @@ mod tests {
         }
     }
 
+    /// Followers that fall behind the hub between runs get the same lag
+    /// gap, and then the same events, as a subscription that shares nothing.
+    #[tokio::test]
+    async fn followers_that_lag_behind_get_the_gap_and_then_the_same_events() {
+        let hub = crate::HubConfig::new()
+            .buffer(8)
+            .slow_consumer(crate::SlowConsumer::SkipWithGap)
+            .build();
+        let key = CursorKey::new([5; 16]);
+        let store = MemoryCheckpoints::new();
+        let multi = Multiplexer::new(hub.clone())
+            .key(key.clone())
+            .checkpoints(store.clone());
+        let alone = Multiplexer::new(hub.clone()).key(key).checkpoints(store);
+        let mut shared: Vec<_> = Vec::new();
+        for _ in 0..3 {
+            shared.push(multi.subscribe(request(&TOPICS, None, None)).await.unwrap());
+        }
+        let mut twin = alone.subscribe(request(&TOPICS, None, None)).await.unwrap();
+        let mut expected = ready(&mut twin, 1).concat();
+        for stream in &mut shared {
+            assert_eq!(runs(stream), expected, "the same priming event");
+        }
+        for round in 0..4 {
+            // Within the buffer, then (from the second round on) past it.
+            for n in 0..(4 + 8 * round) {
+                hub.publish("t1", format!("{round}.{n}")).await.unwrap();
+            }
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            let sent = ready(&mut twin, usize::MAX).concat();
+            for stream in &mut shared {
+                assert_eq!(runs(stream), sent, "round {round}");
+            }
+            let text = String::from_utf8(sent.clone()).unwrap();
+            assert_eq!(text.contains("\"reason\":\"lagged\""), round > 0, "{text}");
+            expected.extend_from_slice(&sent);
+        }
+        // The two followers took their steps (the lag gaps are their own).
+        assert!(multi.steps.taken.load(Ordering::Relaxed) >= 2 * (4 + 8 + 8 + 8));
+    }
+
+    /// Followers read in runs while another thread publishes faster than
+    /// they keep up, so the hub's ring also laps them in the middle of a run
+    /// (where they read straight from it): every event they miss is
+    /// announced by a `lagged` gap first, and none comes twice or out of
+    /// order.
+    #[test]
+    fn followers_lapped_in_a_run_announce_every_event_they_miss() {
+        const EVENTS: u64 = 50_000;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let hub = crate::HubConfig::new()
+            .buffer(16)
+            .slow_consumer(crate::SlowConsumer::SkipWithGap)
+            .build();
+        let multi = Multiplexer::new(hub.clone());
+        let mut streams: Vec<_> = (0..3)
+            .map(|_| runtime.block_on(multi.subscribe(request(&TOPICS, None, None))))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let publisher = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            for n in 0..EVENTS {
+                runtime.block_on(hub.publish("t2", n.to_string())).unwrap();
+            }
+        });
+        let mut sent = vec![Vec::new(); streams.len()];
+        while !publisher.is_finished() {
+            for (stream, sent) in streams.iter_mut().zip(&mut sent) {
+                sent.extend_from_slice(&runs(stream));
+            }
+        }
+        publisher.join().unwrap();
+        for (stream, sent) in streams.iter_mut().zip(&mut sent) {
+            sent.extend_from_slice(&runs(stream));
+        }
+        for sent in sent {
+            let (mut next, mut gaps) = (0_u64, 0);
+            for event in crate::parse::parse_events(&sent).unwrap() {
+                match event.event_type.as_str() {
+                    "t2" => {
+                        let n: u64 = event.data.parse().unwrap();
+                        assert!(n == next || (gaps > 0 && n > next), "{n} after {next}");
+                        (next, gaps) = (n + 1, 0);
+                    }
+                    "sse-gap" => {
+                        assert!(
+                            event.data.contains("\"reason\":\"lagged\""),
+                            "{}",
+                            event.data
+                        );
+                        gaps += 1;
+                    }
+                    other => panic!("unexpected event type {other:?}"),
+                }
+            }
+            assert_eq!(next, EVENTS, "the last event arrives");
+        }
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         /// Publish to a topic, for everyone or for one principal only.
@@ -429,19 +554,27 @@ mod tests {
     }
 
     impl Pair {
+        /// Reads up to `max` events of each; an even `max` reads the shared
+        /// one in runs (as a response body does, where followers take their
+        /// steps straight from the topic's hub subscription), all it has.
         async fn read(&mut self, max: usize) -> Result<(), TestCaseError> {
             // Let the hub's publishes reach the topic streams.
             for _ in 0..4 {
                 tokio::task::yield_now().await;
             }
-            let shared = ready(&mut self.shared, max);
-            let alone = ready(&mut self.alone, max);
+            let (alone, shared) = if max % 2 == 0 {
+                let alone = ready(&mut self.alone, usize::MAX);
+                (vec![alone.concat().into()], vec![runs(&mut self.shared)])
+            } else {
+                (ready(&mut self.alone, max), ready(&mut self.shared, max))
+            };
             prop_assert_eq!(
                 &shared,
                 &alone,
                 "a shared step sent what the subscription would not"
             );
-            if let Some(last) = shared.last() {
+            let last = String::from_utf8(shared.concat()).unwrap();
+            if let Some(last) = last.split_inclusive("\n\n").last().map(str::as_bytes) {
                 let text = String::from_utf8(last.to_vec()).unwrap();
                 self.cursor = text
                     .lines()

@@ -20,6 +20,7 @@ use super::multiplexer::Multiplexer;
 use super::position::Position;
 use super::ready::ReadySet;
 use crate::channel::header::{scan, Header};
+use crate::channel::Delivery;
 use crate::event::EncodedEvent;
 use crate::Subscription;
 
@@ -462,14 +463,14 @@ impl MultiSubscription {
         // The topic moves whether the step is taken or computed (and before
         // a checkpoint, which reads it).
         self.topics[i].position.set(position, Some(bytes));
-        out.reserve(body.len() + TAIL_CURSOR + self.topics[i].type_line.len());
         let start = out.len();
-        out.extend_from_slice(body);
         let lines = body.len();
         // Another subscription in the same state may have taken this step.
-        let at = if let Some(at) = self.multi.steps.take(&key, &mut self.cursor, out) {
+        let at = if let Some(at) = self.multi.steps.take(&key, &mut self.cursor, body, out) {
             at
         } else {
+            out.reserve(body.len() + TAIL_CURSOR + self.topics[i].type_line.len());
+            out.extend_from_slice(body);
             if !self.move_cursor(i, position) {
                 out.truncate(start);
                 self.checkpoint();
@@ -487,6 +488,64 @@ impl MultiSubscription {
             cursor: (lines + at.0, lines + at.0 + at.1),
             named: Named::TypeLine,
         })
+    }
+
+    /// Writes the current topic's next live events into `out`, while its
+    /// turn and `budget` last and each is a step another subscription in the
+    /// same state left (see [`Steps`](super::steps::Steps)): the path of
+    /// every follower, read straight from the topic's hub subscription, with
+    /// no poll and no move of the event through the layers between. Returns
+    /// how many it wrote, and the event it read but left to
+    /// [`Self::deliver`] (any other than such a step).
+    #[inline]
+    fn follow(&mut self, out: &mut BytesMut, budget: usize) -> (usize, Option<(usize, Delivery)>) {
+        if self.saving.is_some() {
+            return (0, None);
+        }
+        let Some((tagged, left)) = self.live.current() else {
+            return (0, None);
+        };
+        let index = tagged.index;
+        let i = usize::from(index);
+        let (Some(hub), Some(topic)) = (tagged.inner.as_mut(), self.topics.get_mut(i)) else {
+            return (0, None);
+        };
+        if topic.start != Start::Resolved {
+            return (0, None);
+        }
+        let (steps, cursor, subscriber) = (&self.multi.steps, &mut self.cursor, self.subscriber);
+        let mut n = 0;
+        let mut rest = None;
+        while n < left && out.len() < budget {
+            let Some(delivery) = hub.try_live() else {
+                break;
+            };
+            let (header, bytes) = (&delivery.header, delivery.event.as_bytes());
+            // Any event but a plain one with a short id is `deliver`'s.
+            let position = header
+                .id()
+                .filter(|_| !header.gap && header.audience().is_none())
+                .and_then(|id| bytes.get(id));
+            let taken = position.is_some_and(|position| {
+                steps
+                    .key(subscriber, cursor, (index, position, header.id_count()))
+                    .and_then(|key| {
+                        let body = bytes.get(header.payload()).unwrap_or_default();
+                        steps.take(&key, cursor, body, out)
+                    })
+                    .is_some()
+            });
+            match position {
+                Some(position) if taken => topic.position.set(position, Some(bytes)),
+                _ => {
+                    rest = Some((i, delivery));
+                    break;
+                }
+            }
+            n += 1;
+        }
+        self.live.took(n + usize::from(rest.is_some()));
+        (n, rest)
     }
 
     /// Reads one event of topic `i` from the hub: what to send, if anything.
@@ -769,6 +828,18 @@ impl MultiSubscription {
                 && self.saving.is_none()
                 && self.queue.is_empty()
             {
+                let (n, rest) = self.follow(out, budget);
+                events += n as u64;
+                if let Some((i, delivery)) = rest {
+                    let Delivery { event, header, .. } = delivery;
+                    if self.deliver(i, event, Some(header), out).is_some() {
+                        events += 1;
+                    }
+                    continue;
+                }
+                if out.len() >= budget {
+                    break;
+                }
                 match self.live.poll_current() {
                     Some((_, (i, Some((event, header))))) => {
                         if self.deliver(usize::from(i), event, header, out).is_some() {
