@@ -219,12 +219,7 @@ impl Subscription {
                     return Poll::Ready(Err(RecvError::Lagged(n)));
                 }
                 Err(TryRecvError::Closed) => return Poll::Ready(Err(RecvError::Closed)),
-                // Nothing ready: park the receiver in the (reused) future,
-                // which registers this task to be woken.
-                Err(TryRecvError::Empty) => match self.waiting.as_mut() {
-                    Some(waiting) => waiting.set(recv(live)),
-                    None => self.waiting = Some(ReusableBoxFuture::new(recv(live))),
-                },
+                Err(TryRecvError::Empty) => self.park(live),
             }
         }
         let Some(waiting) = self.waiting.as_mut() else {
@@ -233,6 +228,15 @@ impl Subscription {
         let (result, live) = ready!(waiting.poll(cx));
         self.live = Some(live);
         Poll::Ready(result)
+    }
+
+    /// Nothing is ready: parks the receiver in the (reused) future, which
+    /// registers the task to be woken when it is next polled.
+    fn park(&mut self, live: LiveReceiver) {
+        match self.waiting.as_mut() {
+            Some(waiting) => waiting.set(recv(live)),
+            None => self.waiting = Some(ReusableBoxFuture::new(recv(live))),
+        }
     }
 
     /// Polls the replay page being read; `Ready` once there is none.
@@ -334,7 +338,14 @@ impl Subscription {
             match self.live.as_mut()?.try_recv() {
                 Ok(delivery) if self.through.is_some_and(|t| delivery.offset <= t) => {}
                 Ok(delivery) => return Some(delivery),
-                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Empty) => {
+                    // The next poll registers the waker without a second
+                    // look at the ring first.
+                    if let Some(live) = self.live.take() {
+                        self.park(live);
+                    }
+                    return None;
+                }
                 Err(TryRecvError::Lagged(_)) => {
                     self.fell_behind();
                     return None;
