@@ -125,7 +125,9 @@
 //! multiplexer (a slot of about 430 bytes per event of the hub's
 //! [buffer](crate::HubConfig::buffer), 64 to 4,096 slots: 110 KB for the
 //! default 256; taken at first use), and the
-//! others copy the cursor's bytes and the event's tail from there. A step is
+//! others copy the cursor's bytes and the event's tail from there (in a
+//! response body, reading the topic's next events straight from its hub
+//! subscription while each is such a step). A step is
 //! found by the subscriber, the cursor's tag, the topic and its position;
 //! a busy slot or another state's step is a miss (the subscription computes
 //! its own), never a wait. A cursor issued this way is byte for byte the one
