@@ -10,7 +10,11 @@
 //! overload the socket scenarios and p99 would measure their queue),
 //! `SSE_BENCH_ROUNDS` (3), `SSE_BENCH_SCENARIO` (`process`,
 //! `loopback` or `pinned`: only that one), `SSE_BENCH_ONLY` (`single` or `multi`: only
-//! that contender, for profiling). Under `cargo test --all-targets` it
+//! that contender, for profiling), `SSE_BENCH_PERF_CTL` (a `perf record
+//! --control fifo:PATH -D -1` control FIFO: the pinned scenario writes
+//! `enable` to it as its burst starts and `disable` once the client has it,
+//! so a profile holds the burst alone; or its paced events alone with
+//! `SSE_BENCH_PERF_PHASE=paced`). Under `cargo test --all-targets` it
 //! smoke-runs 20 subscribers.
 //!
 //! Every subscriber is a task draining an `EventStream` body frame by frame,
@@ -431,6 +435,24 @@ fn pin_self(cpu: usize) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Writes `command` to the `perf record` control FIFO named by
+/// `SSE_BENCH_PERF_CTL`, if any, when `phase` is the one profiled.
+fn perf_control(phase: &str, command: &str) {
+    use std::io::Write;
+    let profiled = std::env::var("SSE_BENCH_PERF_PHASE");
+    if profiled.as_deref().unwrap_or("burst") != phase {
+        return;
+    }
+    if let Ok(path) = std::env::var("SSE_BENCH_PERF_CTL") {
+        let mut fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open SSE_BENCH_PERF_CTL {path}: {e}"));
+        fifo.write_all(format!("{command}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("write to SSE_BENCH_PERF_CTL {path}: {e}"));
+    }
+}
+
 /// What one pinned round measured.
 struct PinnedRound {
     rate: f64,
@@ -491,6 +513,7 @@ async fn pinned_round(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    perf_control("burst", "enable");
     let cpu_before = thread_cpu_ns();
     let ticks_before = thread_user_kernel_ticks();
     let cores_before = core_jiffies();
@@ -499,6 +522,7 @@ async fn pinned_round(
         hub.publish(HOT, stamped_payload(seq)).await.unwrap();
     }
     let line = client_line(&mut lines).await;
+    perf_control("burst", "disable");
     let cpu_after = thread_cpu_ns();
     let ticks_after = thread_user_kernel_ticks();
     let cores_after = core_jiffies();
@@ -518,11 +542,13 @@ async fn pinned_round(
         _ => f64::NAN,
     };
     let mut ticker = tokio::time::interval(period);
+    perf_control("paced", "enable");
     for seq in burst..burst + paced {
         ticker.tick().await;
         hub.publish(HOT, stamped_payload(seq)).await.unwrap();
     }
     let lat = numbers(&client_line(&mut lines).await, "LAT");
+    perf_control("paced", "disable");
     hub.close();
     server.abort();
     assert!(child.0.wait().unwrap().success(), "the client failed");

@@ -355,6 +355,99 @@ mod tests {
         }
     }
 
+    /// Two writers leave two different steps in one slot, over and over,
+    /// while two readers take one of them: a reader gets that step whole
+    /// (the same cursor, the same bytes) or a miss, never a mix of the two.
+    #[test]
+    fn a_step_is_taken_whole_or_not_at_all_while_others_write_its_slot() {
+        use super::super::cursor::Cursor;
+        use super::StepKey;
+        const TAKES: usize = 200_000;
+        let key = CursorKey::new([9; 16]);
+        let mut from = Cursor::new(&key, 1, 77);
+        from.write(&mut bytes::BytesMut::new());
+        let tag = from.tag().unwrap();
+        // Step `n` moves topic `n` to a position of its own, with a tail of
+        // its own (every byte differs between the two).
+        let step = |n: u8| {
+            let mut cursor = from.clone();
+            let suffix = [b'0' + n; 5];
+            assert!(cursor.set(n, 0, &suffix));
+            let mut tail = bytes::BytesMut::new();
+            let line = format!("event: topic-{n}{}\n", "x".repeat(usize::from(n) * 9));
+            let at = cursor.write_tail(Some(n), line.as_bytes(), &mut tail);
+            (cursor, suffix, tail.freeze(), at)
+        };
+        let steps = std::sync::Arc::new(super::Steps::new(MIN_SLOTS));
+        let key_of = |n: u8, position: &'static [u8]| StepKey {
+            subscriber: 1,
+            from: tag,
+            index: n,
+            position,
+            at: 5,
+        };
+        let (a, b) = (step(0), step(1));
+        let positions: [&'static [u8]; 2] = [b"e.00000", b"e.11111"];
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        std::thread::scope(|scope| {
+            for writer in 0..2 {
+                let (steps, stop) = (steps.clone(), stop.clone());
+                let (a, b) = (&a, &b);
+                scope.spawn(move || {
+                    let mut n = writer;
+                    while !stop.load(Ordering::Relaxed) {
+                        let (cursor, _, tail, at) = if n % 2 == 0 { a } else { b };
+                        let index = (n % 2) as u8;
+                        steps.leave(&key_of(index, positions[n % 2]), cursor, tail, *at);
+                        n += 1;
+                        // Some room for a reader to find the step whole.
+                        for _ in 0..64 {
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+            }
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    let steps = steps.clone();
+                    let (a, from) = (&a, &from);
+                    scope.spawn(move || {
+                        let (want, _, tail, at) = a;
+                        let mut want = want.clone();
+                        let mut wanted = bytes::BytesMut::new();
+                        want.write(&mut wanted);
+                        let body = b"data: x\n";
+                        let mut hits = 0;
+                        for _ in 0..TAKES {
+                            let mut cursor = from.clone();
+                            let mut out = bytes::BytesMut::from(&b"before"[..]);
+                            let Some(got) =
+                                steps.take(&key_of(0, positions[0]), &mut cursor, body, &mut out)
+                            else {
+                                assert_eq!(&out[..], b"before", "a miss writes nothing");
+                                continue;
+                            };
+                            hits += 1;
+                            assert_eq!(got, *at);
+                            assert_eq!(&out[6..6 + body.len()], body);
+                            assert_eq!(&out[6 + body.len()..], &tail[..]);
+                            assert_eq!(cursor.tag(), want.tag());
+                            let mut text = bytes::BytesMut::new();
+                            cursor.write(&mut text);
+                            assert_eq!(text, wanted, "the cursor is the step's");
+                        }
+                        hits
+                    })
+                })
+                .collect();
+            let hits: Vec<_> = readers.into_iter().map(|r| r.join()).collect();
+            // The writers stop before a reader's failure is raised.
+            stop.store(true, Ordering::Relaxed);
+            let hits: Vec<usize> = hits.into_iter().map(Result::unwrap).collect();
+            assert!(hits.iter().sum::<usize>() > 0, "{hits:?}");
+        });
+    }
+
     #[test]
     fn a_topics_consecutive_events_take_consecutive_slots() {
         const SLOTS: usize = MAX_SLOTS;
