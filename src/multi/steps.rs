@@ -376,9 +376,9 @@ mod tests {
             let mut tail = bytes::BytesMut::new();
             let line = format!("event: topic-{n}{}\n", "x".repeat(usize::from(n) * 9));
             let at = cursor.write_tail(Some(n), line.as_bytes(), &mut tail);
-            (cursor, suffix, tail.freeze(), at)
+            (cursor, tail.freeze(), at)
         };
-        let steps = std::sync::Arc::new(super::Steps::new(MIN_SLOTS));
+        let steps = super::Steps::new(MIN_SLOTS);
         let key_of = |n: u8, position: &'static [u8]| StepKey {
             subscriber: 1,
             from: tag,
@@ -388,15 +388,14 @@ mod tests {
         };
         let (a, b) = (step(0), step(1));
         let positions: [&'static [u8]; 2] = [b"e.00000", b"e.11111"];
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|scope| {
             for writer in 0..2 {
-                let (steps, stop) = (steps.clone(), stop.clone());
-                let (a, b) = (&a, &b);
+                let (steps, stop, a, b) = (&steps, &stop, &a, &b);
                 scope.spawn(move || {
                     let mut n = writer;
                     while !stop.load(Ordering::Relaxed) {
-                        let (cursor, _, tail, at) = if n % 2 == 0 { a } else { b };
+                        let (cursor, tail, at) = if n % 2 == 0 { a } else { b };
                         let index = (n % 2) as u8;
                         steps.leave(&key_of(index, positions[n % 2]), cursor, tail, *at);
                         n += 1;
@@ -409,10 +408,9 @@ mod tests {
             }
             let readers: Vec<_> = (0..2)
                 .map(|_| {
-                    let steps = steps.clone();
-                    let (a, from) = (&a, &from);
+                    let (steps, a, from) = (&steps, &a, &from);
                     scope.spawn(move || {
-                        let (want, _, tail, at) = a;
+                        let (want, tail, at) = a;
                         let mut want = want.clone();
                         let mut wanted = bytes::BytesMut::new();
                         want.write(&mut wanted);
