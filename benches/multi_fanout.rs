@@ -4,7 +4,7 @@
 //! Run: `cargo bench --bench multi_fanout`. Sizes from the environment:
 //! `SSE_BENCH_SUBSCRIBERS` (default 500), `SSE_BENCH_BURST` (events published
 //! back to back, 1000), `SSE_BENCH_PACED` (paced events in process, 2000, one
-//! every 200 µs), `SSE_BENCH_SOCKET_PACED` and `SSE_BENCH_SOCKET_PERIOD_US`
+//! every `SSE_BENCH_PERIOD_US`, 200 µs), `SSE_BENCH_SOCKET_PACED` and `SSE_BENCH_SOCKET_PERIOD_US`
 //! (paced events over a socket: 300, one every 10,000 µs; one write per
 //! delivery costs a few µs of kernel time, so the in-process pace would
 //! overload the socket scenarios and p99 would measure their queue),
@@ -37,8 +37,10 @@
 //! connections and checks that every one gets every event, in order. Each
 //! event carries its publish time (ns since the Unix epoch), so latency is
 //! stamped at publish for both contenders. It also prints the server
-//! thread's CPU time per delivery in the burst, and how busy each core was
-//! during it, kernel time included (the side near 100 % set the pace).
+//! thread's and the client's CPU time per delivery in the burst, and how
+//! busy each core was during it, kernel time included (the side near 100 %
+//! set the pace: a client at 100 % measures itself, not the server, which is
+//! why it reads straight into buffers it touched before the burst).
 //!
 //! **burst**: deliveries per second, `N * burst` over the time from the first
 //! publish to the last delivery. **paced**: publish-to-frame latency of each
@@ -172,7 +174,12 @@ where
 
 /// One round: `n` subscribers, a burst then a paced run. Returns deliveries
 /// per second and the latencies (ns) of the paced run.
-async fn round(kind: Kind, n: usize, burst: usize, paced: usize) -> (f64, Vec<u64>) {
+async fn round(
+    kind: Kind,
+    n: usize,
+    burst: usize,
+    (paced, period): (usize, Duration),
+) -> (f64, Vec<u64>) {
     let hub = HubConfig::new().buffer(4096).history(16).build();
     let multi = Multiplexer::new(hub.clone());
     let total = burst + paced;
@@ -211,7 +218,7 @@ async fn round(kind: Kind, n: usize, burst: usize, paced: usize) -> (f64, Vec<u6
     }
     let last = burst_end(&mut done_rx, n, t0).await;
     let rate = (n * burst) as f64 / (last - t0).as_secs_f64();
-    let mut ticker = tokio::time::interval(Duration::from_micros(200));
+    let mut ticker = tokio::time::interval(period);
     for seq in burst..total {
         ticker.tick().await;
         published[seq].store(start.elapsed().as_nanos() as u64, Ordering::Release);
@@ -284,15 +291,24 @@ async fn request(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStrea
 /// Reads `socket` and hands `on_events` every whole event that came (the
 /// rest waits for the next read), until it returns `false` or the stream
 /// ends.
+///
+/// The client is the instrument, so it is kept cheap and the same for both
+/// contenders: it reads straight into its buffer (no second copy), and the
+/// buffer's pages are touched before the first read, so the burst does not
+/// pay their first-touch faults.
 async fn read_events(mut socket: tokio::net::TcpStream, mut on_events: impl FnMut(&[u8]) -> bool) {
     use tokio::io::AsyncReadExt;
 
-    let mut buf = Vec::with_capacity(64 * 1024);
-    let mut chunk = vec![0; 64 * 1024];
+    const READ: usize = 64 * 1024;
+    let mut buf = vec![1_u8; 2 * READ];
+    buf.clear();
     loop {
-        match socket.read(&mut chunk).await {
+        if buf.capacity() - buf.len() < READ {
+            buf.reserve(READ);
+        }
+        match socket.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(read) => buf.extend_from_slice(&chunk[..read]),
+            Ok(_) => {}
         }
         let Some(end) = memchr::memmem::rfind(&buf, b"\n\n") else {
             continue;
@@ -460,6 +476,8 @@ struct PinnedRound {
     p99_ns: f64,
     /// Server CPU time per delivery in the burst.
     server_ns_per_delivery: f64,
+    /// Client CPU time per delivery in the burst (from its first event).
+    client_ns_per_delivery: f64,
     /// The kernel's share of the server thread's CPU time in the burst.
     server_kernel_share: f64,
     /// How busy CPU 0 (server) and CPU 1 (client) were during the burst,
@@ -541,6 +559,7 @@ async fn pinned_round(
         (Some(a), Some(b)) => (b - a) as f64 / deliveries,
         _ => f64::NAN,
     };
+    let client_ns_per_delivery = burst_line.get(1).map_or(f64::NAN, |ns| ns / deliveries);
     let mut ticker = tokio::time::interval(period);
     perf_control("paced", "enable");
     for seq in burst..burst + paced {
@@ -557,6 +576,7 @@ async fn pinned_round(
         p50_ns: lat[0],
         p99_ns: lat[1],
         server_ns_per_delivery,
+        client_ns_per_delivery,
         server_kernel_share: match (ticks_before, ticks_after) {
             (Some((u0, k0)), Some((u1, k1))) if u1 + k1 > u0 + k0 => {
                 (k1 - k0) as f64 / ((u1 - u0) + (k1 - k0)) as f64
@@ -629,7 +649,10 @@ fn client_main(args: &[String]) {
         for _ in 0..n {
             done = done.max(burst_rx.recv().await.expect("a connection ended early"));
         }
-        println!("BURST {done}");
+        let cpu = thread_cpu_ns()
+            .zip(BURST_CPU.get())
+            .map_or(f64::NAN, |(now, start)| (now - start) as f64);
+        println!("BURST {done} {cpu}");
         let mut lat = Vec::new();
         for task in tasks {
             lat.extend(task.await.unwrap());
@@ -638,6 +661,9 @@ fn client_main(args: &[String]) {
         println!("LAT {} {}", quantile(&lat, 0.5), quantile(&lat, 0.99));
     });
 }
+
+/// The client's CPU time when the first connection had its first event.
+static BURST_CPU: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
 /// One client connection: returns the latencies of the paced events.
 async fn client_conn(
@@ -662,6 +688,10 @@ async fn client_conn(
             rest = &rest[at + DATA.needle().len()..];
             let seq = number(rest) as usize;
             assert_eq!(seq, next, "events out of order or lost");
+            if seq == 0 {
+                // One thread serves every connection: its time is the client's.
+                BURST_CPU.get_or_init(|| thread_cpu_ns().unwrap_or(0));
+            }
             if seq >= burst {
                 let sent = SENT.find(rest).map(|at| number(&rest[at + 7..])).unwrap();
                 lat.push(now.saturating_sub(sent));
@@ -695,6 +725,7 @@ fn main() {
     let n = mode.size("SSE_BENCH_SUBSCRIBERS", 500, 20);
     let burst = mode.size("SSE_BENCH_BURST", 1000, 50);
     let paced = mode.size("SSE_BENCH_PACED", 2000, 50);
+    let period = Duration::from_micros(mode.size("SSE_BENCH_PERIOD_US", 200, 200).max(1) as u64);
     let rounds = mode.size("SSE_BENCH_ROUNDS", 3, 1);
     // Over a socket each paced delivery is its own write (a few µs of
     // kernel time), so 500 subscribers every 200 µs would overload the
@@ -754,6 +785,10 @@ fn main() {
             Series::new("single: server CPU ns/ev"),
             Series::new("multi: server CPU ns/ev"),
         ];
+        let mut client = [
+            Series::new("single: client CPU ns/ev"),
+            Series::new("multi: client CPU ns/ev"),
+        ];
         let mut kernel = [
             Series::new("single: server kernel share %"),
             Series::new("multi: server kernel share %"),
@@ -774,6 +809,7 @@ fn main() {
                     let got =
                         pinned.block_on(pinned_round(kind, n, burst, socket_paced, client_cpu));
                     cpu[i].samples.push(got.server_ns_per_delivery);
+                    client[i].samples.push(got.client_ns_per_delivery);
                     kernel[i].samples.push(got.server_kernel_share * 100.0);
                     busy[i].samples.push(got.busy[0] * 100.0);
                     busy[i + 2].samples.push(got.busy[1] * 100.0);
@@ -782,7 +818,7 @@ fn main() {
                     let (r, mut lat) = if scenario == "loopback" {
                         rt.block_on(loopback_round(kind, n, burst, socket_paced))
                     } else {
-                        rt.block_on(round(kind, n, burst, paced))
+                        rt.block_on(round(kind, n, burst, (paced, period)))
                     };
                     lat.sort_unstable();
                     (r, quantile(&lat, 0.5), quantile(&lat, 0.99))
@@ -798,17 +834,17 @@ fn main() {
             print_table(
                 "",
                 &[
-                    &cpu[0], &cpu[1], &kernel[0], &kernel[1], &busy[0], &busy[1], &busy[2],
-                    &busy[3],
+                    &cpu[0], &cpu[1], &client[0], &client[1], &kernel[0], &kernel[1], &busy[0],
+                    &busy[1], &busy[2], &busy[3],
                 ],
             );
         }
-        let period = if scenario == "process" {
-            200
+        let every = if scenario == "process" {
+            period
         } else {
-            socket_paced.1.as_micros()
+            socket_paced.1
         };
-        println!("{title}, paced (one event every {period} µs):");
+        println!("{title}, paced (one event every {} µs):", every.as_micros());
         print_table("µs", &[&p50[0], &p50[1], &p99[0], &p99[1]]);
         let throughput_cost = paired_ratio(&rate[0], &rate[1]);
         let p99_cost = paired_ratio(&p99[1], &p99[0]);

@@ -8,6 +8,7 @@ use std::task::{ready, Context, Poll};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 
+use super::pool::RunPool;
 use super::MultiSubscription;
 use crate::error::Error;
 use crate::into_event::{sealed, EventItem};
@@ -31,10 +32,18 @@ const SMALL_RUNS: u8 = 4;
 /// [`EventStream::from`] puts into the body.
 ///
 /// It yields every event that is ready, up to about 8 KiB (what its buffer
-/// holds), as one [`MultiRun`], written once into a buffer of its own and
-/// sent as one frame without another copy. The bytes are the same as those
-/// of the subscription's [`MultiEvent`](super::MultiEvent)s, one after the
-/// other.
+/// holds; 32 KiB once a run filled half of that, as a busy stream's do), as
+/// one [`MultiRun`], written once into a buffer of its own and sent as one
+/// frame without another copy. The bytes are the same as those of the
+/// subscription's [`MultiEvent`](super::MultiEvent)s, one after the other.
+///
+/// The 32 KiB buffers come from a pool of the [`Multiplexer`](super::Multiplexer)
+/// (at most 64 kept unused, 2 MiB) and go back to it once their run is sent:
+/// freed after every write instead, such buffers make glibc trim the top of
+/// the heap again and again while many streams are busy, and the next ones
+/// fault their pages in anew. The memory a slow client can make the server
+/// hold stays what hyper's write queue holds (about 400 KB), as for
+/// single-topic frames of 32 KiB.
 ///
 /// ```
 /// use futures_util::StreamExt;
@@ -62,6 +71,11 @@ pub struct MultiFrames {
     /// Small runs in a row (up to [`SMALL_RUNS`]): at [`SMALL_RUNS`], the
     /// buffer is taken [`SMALL_BUFFER`] at a time, [`BUFFER`] below.
     small_runs: u8,
+    /// The last run filled half of [`BUFFER`] or more: the next one is
+    /// written into a buffer of the pool.
+    big: bool,
+    /// That buffer, while a run has not taken it.
+    pooled: BytesMut,
 }
 
 impl MultiFrames {
@@ -78,6 +92,8 @@ impl From<MultiSubscription> for MultiFrames {
             inner,
             buf: BytesMut::new(),
             small_runs: SMALL_RUNS,
+            big: false,
+            pooled: BytesMut::new(),
         }
     }
 }
@@ -100,6 +116,9 @@ impl Stream for MultiFrames {
         if this.inner.is_idle(cx) {
             return Poll::Pending;
         }
+        if this.big {
+            return this.poll_big(cx);
+        }
         // Write where the last run was when it is gone (sent and dropped):
         // the same few cache lines every time, instead of a fresh part of
         // the buffer that is cold by now.
@@ -121,16 +140,9 @@ impl Stream for MultiFrames {
         match ready!(this.inner.poll_run(cx, &mut this.buf, budget)) {
             Some(events) => {
                 let wire = this.buf.split().freeze();
-                // Runs of an event or two (a stream that is mostly idle)
-                // keep a small buffer; a bigger run takes the whole size
-                // from the next one on.
-                this.small_runs = if wire.len() <= SMALL_BUFFER / 2 {
-                    this.small_runs.saturating_add(1).min(SMALL_RUNS)
-                } else {
-                    0
-                };
-                if this.small_runs == SMALL_RUNS && !small {
-                    // Let go of the big buffer: the run alone keeps it, until
+                this.after(wire.len());
+                if this.small_runs == SMALL_RUNS && !small || this.big {
+                    // Let go of the buffer: the run alone keeps it, until
                     // it is sent.
                     this.buf = BytesMut::new();
                 }
@@ -138,6 +150,38 @@ impl Stream for MultiFrames {
             }
             None => Poll::Ready(None),
         }
+    }
+}
+
+impl MultiFrames {
+    /// A run into a buffer of the pool, which it gives back once sent.
+    fn poll_big(&mut self, cx: &mut Context<'_>) -> Poll<Option<MultiRun>> {
+        if self.pooled.capacity() == 0 {
+            self.pooled = self.inner.runs().take();
+        }
+        let budget = self.pooled.capacity().saturating_sub(LAST_EVENT_ROOM);
+        match ready!(self.inner.poll_run(cx, &mut self.pooled, budget)) {
+            Some(events) => {
+                let buf = std::mem::take(&mut self.pooled);
+                let wire = RunPool::send(self.inner.runs(), buf);
+                self.after(wire.len());
+                Poll::Ready(Some(MultiRun { wire, events }))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    /// Sizes the next run's buffer after a run of `len` bytes.
+    fn after(&mut self, len: usize) {
+        // Runs of an event or two (a stream that is mostly idle) keep a
+        // small buffer; a bigger run takes the whole size from the next one
+        // on, and one that fills most of that a buffer of the pool.
+        self.small_runs = if len <= SMALL_BUFFER / 2 {
+            self.small_runs.saturating_add(1).min(SMALL_RUNS)
+        } else {
+            0
+        };
+        self.big = len >= BUFFER / 2;
     }
 }
 
@@ -188,6 +232,7 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
+    use crate::multi::pool::RUN;
     use crate::multi::{MultiRequest, Multiplexer};
     use crate::parse::parse_events;
     use crate::Hub;
@@ -290,33 +335,39 @@ mod tests {
     async fn a_run_ends_before_its_buffer_would_grow() {
         let (hub, _multi, mut frames) = subscribed(&["a"]).await;
         frames.next().await.unwrap();
-        // About 60 KiB ready at once: several runs, none past its buffer.
+        // About 100 KiB ready at once: several runs, none past its buffer
+        // (a pooled one from the second on).
         let payload = "p".repeat(400);
-        for n in 0..100 {
+        for n in 0..200 {
             hub.publish("a", format!("{n} {payload}")).await.unwrap();
         }
         let mut wire = Vec::new();
-        let mut runs = 0;
-        while parse_events(&wire).unwrap().len() < 100 {
+        let mut sizes = Vec::new();
+        while parse_events(&wire).unwrap().len() < 200 {
             let run = frames.next().await.unwrap();
-            assert!(
-                run.as_bytes().len() <= BUFFER,
-                "{} bytes",
-                run.as_bytes().len()
-            );
             wire.extend_from_slice(run.as_bytes());
-            runs += 1;
+            sizes.push(run.as_bytes().len());
+            // Sent: its buffer goes back to the pool.
+            drop(run);
+            assert!(frames.inner.runs().spares() <= 1, "{sizes:?}");
         }
+        assert!(sizes[0] <= BUFFER, "{sizes:?}");
         assert!(
-            runs < 30,
-            "{runs} runs: a run still takes what its buffer holds"
+            sizes.iter().all(|&len| len <= RUN),
+            "a run outgrew its buffer: {sizes:?}"
         );
+        assert!(
+            sizes.len() < 8 && sizes.iter().filter(|&&len| len > BUFFER).count() >= 2,
+            "runs still take what their buffer holds: {sizes:?}"
+        );
+        // Each big run's buffer came back, and the next took it again.
+        assert_eq!(frames.inner.runs().spares(), 1);
         let data: Vec<_> = parse_events(&wire)
             .unwrap()
             .into_iter()
             .map(|e| e.data)
             .collect();
-        let published: Vec<_> = (0..100).map(|n| format!("{n} {payload}")).collect();
+        let published: Vec<_> = (0..200).map(|n| format!("{n} {payload}")).collect();
         assert_eq!(data, published);
     }
 
@@ -347,10 +398,15 @@ mod tests {
             let run = frames.next().await.unwrap();
             assert_eq!(run.events(), 1);
             assert!(futures_util::poll!(frames.next()).is_pending());
-            // A few small runs in a row first: the big buffer stays for a
+            // The first went out in the pool's buffer and took it along;
+            // then a few small runs in a row: the full buffer stays for a
             // stream whose runs alternate.
-            let kept = frames.buf.capacity();
-            if n + 1 < usize::from(SMALL_RUNS) {
+            let kept = frames.buf.capacity() + frames.pooled.capacity();
+            if n == 0 {
+                assert_eq!(kept, 0, "the pool's buffer went out with the run");
+                drop(run);
+                assert_eq!(frames.inner.runs().spares(), 1, "and came back");
+            } else if n + 1 < usize::from(SMALL_RUNS) {
                 assert!(
                     kept > SMALL_BUFFER,
                     "{kept} bytes kept after {n} small runs"

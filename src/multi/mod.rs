@@ -170,6 +170,7 @@ mod frames;
 mod item;
 mod mac;
 mod multiplexer;
+mod pool;
 mod position;
 mod ready;
 #[cfg(feature = "redis")]

@@ -14,6 +14,7 @@ use super::authorize::{AllowAll, Authorize, Subscriber};
 use super::checkpoint::{CheckpointStore, MemoryCheckpoints, Snapshot};
 use super::cursor;
 use super::mac::CursorKey;
+use super::pool::RunPool;
 use super::refusal::{Refusal, RefusalKind};
 use super::request::MultiRequest;
 use super::steps::Steps;
@@ -70,6 +71,8 @@ pub struct Multiplexer {
     pub(crate) refresh_every: Duration,
     /// Cursor steps its subscriptions share; under this key only.
     pub(crate) steps: Arc<Steps>,
+    /// The buffers of its streams' big runs.
+    pub(crate) runs: Arc<RunPool>,
 }
 
 impl Multiplexer {
@@ -92,6 +95,7 @@ impl Multiplexer {
         let key = CursorKey::random();
         Self {
             steps: Arc::new(Steps::new(hub.config().buffer_len())),
+            runs: Arc::default(),
             hub,
             key,
             store: Arc::new(MemoryCheckpoints::new()),

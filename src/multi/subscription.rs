@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use super::checkpoint::{Snapshot, StoreFuture};
 use super::cursor::{self, Cursor};
 use super::item::{MultiEvent, Named, Written};
 use super::multiplexer::Multiplexer;
+use super::pool::RunPool;
 use super::position::Position;
 use super::ready::ReadySet;
 use crate::channel::header::{scan, Header};
@@ -862,6 +864,11 @@ impl MultiSubscription {
             }
         }
         Poll::Ready(Some(events))
+    }
+
+    /// The pool of its big runs' buffers (its multiplexer's).
+    pub(crate) fn runs(&self) -> &Arc<RunPool> {
+        &self.multi.runs
     }
 
     /// The name of topic `i`.
