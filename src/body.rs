@@ -277,6 +277,7 @@ where
                     this.buf.extend_from_slice(&held);
                 }
                 let events = item.event_count();
+                let dry = item.ran_dry();
                 match item.encode_item(this.buf) {
                     Ok(None) => *this.ready += events,
                     Ok(Some(bytes)) if bytes.is_empty() => {}
@@ -303,6 +304,10 @@ where
                         }
                         break;
                     }
+                }
+                // Polled again now, the stream would only say `Pending`.
+                if dry {
+                    break;
                 }
             }
         }

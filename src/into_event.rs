@@ -162,6 +162,14 @@ pub trait EventItem: sealed::Sealed {
     fn event_count(&self) -> u64 {
         1
     }
+
+    /// Whether the stream had nothing more ready when it made this item and
+    /// registered the task to be woken when it has: the body sends the
+    /// frame without polling it again first.
+    #[doc(hidden)]
+    fn ran_dry(&self) -> bool {
+        false
+    }
 }
 
 pub(crate) mod sealed {

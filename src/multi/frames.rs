@@ -146,7 +146,11 @@ impl Stream for MultiFrames {
                     // it is sent.
                     this.buf = BytesMut::new();
                 }
-                Poll::Ready(Some(MultiRun { wire, events }))
+                Poll::Ready(Some(MultiRun {
+                    wire,
+                    events,
+                    dry: this.inner.ran_dry(),
+                }))
             }
             None => Poll::Ready(None),
         }
@@ -165,7 +169,11 @@ impl MultiFrames {
                 let buf = std::mem::take(&mut self.pooled);
                 let wire = RunPool::send(self.inner.runs(), buf);
                 self.after(wire.len());
-                Poll::Ready(Some(MultiRun { wire, events }))
+                Poll::Ready(Some(MultiRun {
+                    wire,
+                    events,
+                    dry: self.inner.ran_dry(),
+                }))
             }
             None => Poll::Ready(None),
         }
@@ -199,6 +207,8 @@ impl fmt::Debug for MultiFrames {
 pub struct MultiRun {
     wire: Bytes,
     events: u64,
+    /// The stream had nothing more ready (see [`EventItem::ran_dry`]).
+    dry: bool,
 }
 
 impl MultiRun {
@@ -225,6 +235,10 @@ impl EventItem for MultiRun {
     fn event_count(&self) -> u64 {
         self.events
     }
+
+    fn ran_dry(&self) -> bool {
+        self.dry
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +263,69 @@ mod tests {
             .await
             .unwrap();
         (hub, multi, MultiFrames::from(subscription))
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_that_ran_dry_is_sent_without_another_poll_and_the_next_event_wakes_the_body() {
+        use http_body::Body;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        let (hub, _multi, mut frames) = subscribed(&TOPICS).await;
+        frames.next().await.unwrap();
+        let polls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&polls);
+        let mut body = std::pin::pin!(EventStream::new(futures_util::stream::poll_fn(move |cx| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            frames.poll_next_unpin(cx)
+        })));
+        let wakes = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        assert!(body.as_mut().poll_frame(&mut cx).is_pending());
+        for (n, topic) in TOPICS.iter().cycle().take(6).enumerate() {
+            hub.publish(topic, format!("m{n}")).await.unwrap();
+            assert_eq!(wakes.0.load(Ordering::SeqCst), n + 1, "woken for m{n}");
+            polls.store(0, Ordering::SeqCst);
+            let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) else {
+                panic!("m{n} is ready");
+            };
+            let data = frame.into_data().unwrap();
+            let events = parse_events(&data).unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(
+                (events[0].event_type.as_str(), events[0].data.as_str()),
+                (*topic, format!("m{n}").as_str())
+            );
+            assert_eq!(polls.load(Ordering::SeqCst), 1, "the run ran dry: one poll");
+            assert!(body.as_mut().poll_frame(&mut cx).is_pending());
+        }
+        // Two topics at once: one run, then nothing until the next publish.
+        hub.publish("a", "x").await.unwrap();
+        hub.publish("b", "y").await.unwrap();
+        let Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) else {
+            panic!("x and y are ready");
+        };
+        let data = frame.into_data().unwrap();
+        assert_eq!(parse_events(&data).unwrap().len(), 2);
+        assert!(body.as_mut().poll_frame(&mut cx).is_pending());
+        let before = wakes.0.load(Ordering::SeqCst);
+        hub.publish("c", "z").await.unwrap();
+        assert!(wakes.0.load(Ordering::SeqCst) > before, "woken for z");
+        assert!(body.as_mut().poll_frame(&mut cx).is_ready());
     }
 
     #[tokio::test]

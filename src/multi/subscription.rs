@@ -188,6 +188,9 @@ pub struct MultiSubscription {
     subscriber: u64,
     audience: Option<Tag>,
     phase: Phase,
+    /// The last run ended with nothing else ready and the parent registered
+    /// to be woken: a poll right after it would find nothing.
+    ran_dry: bool,
 }
 
 /// `now + duration`, saturating at about 30 years.
@@ -230,6 +233,7 @@ impl MultiSubscription {
             refresh: Box::pin(tokio::time::sleep_until(deadline(multi.refresh_every))),
             expiry: expiry.map(|e| Box::pin(tokio::time::sleep_until(deadline(e)))),
             multi,
+            ran_dry: false,
             subscriber,
             audience,
             phase: Phase::Starting,
@@ -824,6 +828,7 @@ impl MultiSubscription {
         budget: usize,
     ) -> Poll<Option<u64>> {
         let mut events = 0;
+        self.ran_dry = false;
         while out.len() < budget {
             if events > 0
                 && self.phase == Phase::Running
@@ -855,6 +860,13 @@ impl MultiSubscription {
                     }
                     None => {}
                 }
+                // That topic has nothing more: with nothing else woken the
+                // run ends here, `cx` registered (what `poll_write` would
+                // find, without its checks and a second look at the marks).
+                if self.is_idle(cx) {
+                    self.ran_dry = true;
+                    break;
+                }
             }
             match self.poll_write(cx, out) {
                 Poll::Ready(Some(_)) => events += 1,
@@ -864,6 +876,13 @@ impl MultiSubscription {
             }
         }
         Poll::Ready(Some(events))
+    }
+
+    /// Whether the last [`Self::poll_run`] ended with nothing else ready,
+    /// `cx` registered: polled right after it, the stream would be
+    /// [idle](Self::is_idle).
+    pub(crate) fn ran_dry(&self) -> bool {
+        self.ran_dry
     }
 
     /// The pool of its big runs' buffers (its multiplexer's).
