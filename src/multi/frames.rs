@@ -164,7 +164,13 @@ impl MultiFrames {
             self.pooled = self.inner.runs().take();
         }
         let budget = self.pooled.capacity().saturating_sub(LAST_EVENT_ROOM);
-        match ready!(self.inner.poll_run(cx, &mut self.pooled, budget)) {
+        let Poll::Ready(run) = self.inner.poll_run(cx, &mut self.pooled, budget) else {
+            // Woken for nothing (an event for someone else): the buffer is
+            // not kept while the stream waits.
+            self.inner.runs().give(std::mem::take(&mut self.pooled));
+            return Poll::Pending;
+        };
+        match run {
             Some(events) => {
                 let buf = std::mem::take(&mut self.pooled);
                 let wire = RunPool::send(self.inner.runs(), buf);
@@ -243,7 +249,7 @@ impl EventItem for MultiRun {
 
 #[cfg(test)]
 mod tests {
-    use futures_util::StreamExt;
+    use futures_util::{FutureExt, StreamExt};
 
     use super::*;
     use crate::multi::pool::RUN;
@@ -492,6 +498,29 @@ mod tests {
                 assert!(kept <= SMALL_BUFFER, "{kept} bytes kept");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_busy_stream_woken_for_nothing_keeps_no_pooled_buffer() {
+        let (hub, multi, mut frames) = subscribed(&["a"]).await;
+        frames.next().await.unwrap();
+        let payload = "p".repeat(400);
+        for n in 0..40 {
+            hub.publish("a", format!("{n} {payload}")).await.unwrap();
+        }
+        while frames.next().now_or_never().flatten().is_some() {}
+        assert!(frames.big, "the burst's runs were big");
+        // An event for someone else wakes the stream; nothing is sent.
+        let private = multi.private("not yours", ["ann"]).unwrap();
+        hub.publish("a", private).await.unwrap();
+        assert!(futures_util::poll!(frames.next()).is_pending());
+        assert_eq!(frames.pooled.capacity(), 0, "the buffer went back");
+        assert_eq!(frames.inner.runs().spares(), 1);
+        // The next event still comes, in that buffer.
+        hub.publish("a", "yours").await.unwrap();
+        let run = frames.next().await.unwrap();
+        assert_eq!(run.events(), 1);
+        assert_eq!(frames.inner.runs().spares(), 0);
     }
 
     #[tokio::test]

@@ -45,7 +45,8 @@ impl RunPool {
         })
     }
 
-    fn give(&self, mut buf: BytesMut) {
+    /// Keeps `buf` (empty, or emptied here) for the next run, if there is room.
+    pub(crate) fn give(&self, mut buf: BytesMut) {
         // A buffer that grew past its size (a last event longer than the
         // room left) is not kept: the pool holds `SPARE` runs' worth.
         if buf.capacity() != RUN {
