@@ -166,8 +166,11 @@ impl MultiFrames {
         let budget = self.pooled.capacity().saturating_sub(LAST_EVENT_ROOM);
         let Poll::Ready(run) = self.inner.poll_run(cx, &mut self.pooled, budget) else {
             // Woken for nothing (an event for someone else): the buffer is
-            // not kept while the stream waits.
-            self.inner.runs().give(std::mem::take(&mut self.pooled));
+            // not kept while the stream waits. (A `Pending` run wrote
+            // nothing; were it otherwise, the bytes stay for the next run.)
+            if self.pooled.is_empty() {
+                self.inner.runs().give(std::mem::take(&mut self.pooled));
+            }
             return Poll::Pending;
         };
         match run {
