@@ -4,13 +4,13 @@
 //! Run: `cargo bench --bench multi_fanout`. Sizes from the environment:
 //! `SSE_BENCH_SUBSCRIBERS` (default 500), `SSE_BENCH_BURST` (events published
 //! back to back, 1000), `SSE_BENCH_PACED` (paced events in process, 2000, one
-//! every `SSE_BENCH_PERIOD_US`, 200 µs), `SSE_BENCH_SOCKET_PACED` and `SSE_BENCH_SOCKET_PERIOD_US`
-//! (paced events over a socket: 300, one every 10,000 µs; one write per
-//! delivery costs a few µs of kernel time, so the in-process pace would
-//! overload the socket scenarios and p99 would measure their queue),
-//! `SSE_BENCH_ROUNDS` (3), `SSE_BENCH_SCENARIO` (`process`,
-//! `loopback` or `pinned`: only that one), `SSE_BENCH_ONLY` (`single` or `multi`: only
-//! that contender, for profiling), `SSE_BENCH_PERF_CTL` (a `perf record
+//! every `SSE_BENCH_PERIOD_US`, 200 µs), `SSE_BENCH_SOCKET_PACED` and
+//! `SSE_BENCH_SOCKET_PERIOD_US` (paced events over a socket: 300, one every
+//! 10,000 µs; one write per delivery costs a few µs of kernel time, so the
+//! in-process pace would overload the socket scenarios and p99 would measure
+//! their queue), `SSE_BENCH_ROUNDS` (3), `SSE_BENCH_SCENARIO` (`process`,
+//! `loopback` or `pinned`: only that one), `SSE_BENCH_ONLY` (`single` or
+//! `multi`: only that contender, for profiling), `SSE_BENCH_PERF_CTL` (a `perf record
 //! --control fifo:PATH -D -1` control FIFO: the pinned scenario writes
 //! `enable` to it as its burst starts and `disable` once the client has it,
 //! so a profile holds the burst alone; or its paced events alone with
@@ -650,8 +650,8 @@ fn client_main(args: &[String]) {
             done = done.max(burst_rx.recv().await.expect("a connection ended early"));
         }
         let cpu = thread_cpu_ns()
-            .zip(BURST_CPU.get())
-            .map_or(f64::NAN, |(now, start)| (now - start) as f64);
+            .zip(BURST_CPU.get().copied().flatten())
+            .map_or(f64::NAN, |(now, start)| now.saturating_sub(start) as f64);
         println!("BURST {done} {cpu}");
         let mut lat = Vec::new();
         for task in tasks {
@@ -662,8 +662,9 @@ fn client_main(args: &[String]) {
     });
 }
 
-/// The client's CPU time when the first connection had its first event.
-static BURST_CPU: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+/// The client's CPU time when the first connection had its first event, if
+/// the kernel says.
+static BURST_CPU: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
 
 /// One client connection: returns the latencies of the paced events.
 async fn client_conn(
@@ -690,7 +691,7 @@ async fn client_conn(
             assert_eq!(seq, next, "events out of order or lost");
             if seq == 0 {
                 // One thread serves every connection: its time is the client's.
-                BURST_CPU.get_or_init(|| thread_cpu_ns().unwrap_or(0));
+                BURST_CPU.get_or_init(thread_cpu_ns);
             }
             if seq >= burst {
                 let sent = SENT.find(rest).map(|at| number(&rest[at + 7..])).unwrap();

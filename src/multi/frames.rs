@@ -140,17 +140,13 @@ impl Stream for MultiFrames {
         match ready!(this.inner.poll_run(cx, &mut this.buf, budget)) {
             Some(events) => {
                 let wire = this.buf.split().freeze();
-                this.after(wire.len());
+                let run = this.run(wire, events);
                 if this.small_runs == SMALL_RUNS && !small || this.big {
                     // Let go of the buffer: the run alone keeps it, until
                     // it is sent.
                     this.buf = BytesMut::new();
                 }
-                Poll::Ready(Some(MultiRun {
-                    wire,
-                    events,
-                    dry: this.inner.ran_dry(),
-                }))
+                Poll::Ready(Some(run))
             }
             None => Poll::Ready(None),
         }
@@ -177,19 +173,15 @@ impl MultiFrames {
             Some(events) => {
                 let buf = std::mem::take(&mut self.pooled);
                 let wire = RunPool::send(self.inner.runs(), buf);
-                self.after(wire.len());
-                Poll::Ready(Some(MultiRun {
-                    wire,
-                    events,
-                    dry: self.inner.ran_dry(),
-                }))
+                Poll::Ready(Some(self.run(wire, events)))
             }
             None => Poll::Ready(None),
         }
     }
 
-    /// Sizes the next run's buffer after a run of `len` bytes.
-    fn after(&mut self, len: usize) {
+    /// The run of `events` in `wire`; sizes the next run's buffer after it.
+    fn run(&mut self, wire: Bytes, events: u64) -> MultiRun {
+        let len = wire.len();
         // Runs of an event or two (a stream that is mostly idle) keep a
         // small buffer; a bigger run takes the whole size from the next one
         // on, and one that fills most of that a buffer of the pool.
@@ -199,6 +191,11 @@ impl MultiFrames {
             0
         };
         self.big = len >= BUFFER / 2;
+        MultiRun {
+            wire,
+            events,
+            dry: self.inner.ran_dry(),
+        }
     }
 }
 
