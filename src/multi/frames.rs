@@ -137,9 +137,14 @@ impl Stream for MultiFrames {
             .capacity()
             .saturating_sub(LAST_EVENT_ROOM)
             .max(if small { 1 } else { MIN_RUN });
-        match ready!(this.inner.poll_run(cx, &mut this.buf, budget)) {
+        match ready!(this.inner.poll_run(cx, &mut this.buf, budget, true)) {
             Some(events) => {
-                let wire = this.buf.split().freeze();
+                // A lone event another stream in the same state left whole
+                // goes out as it is, shared.
+                let wire = match this.inner.take_first() {
+                    Some(whole) => whole,
+                    None => this.buf.split().freeze(),
+                };
                 let run = this.run(wire, events);
                 if this.small_runs == SMALL_RUNS && !small || this.big {
                     // Let go of the buffer: the run alone keeps it, until
@@ -160,7 +165,7 @@ impl MultiFrames {
             self.pooled = self.inner.runs().take();
         }
         let budget = self.pooled.capacity().saturating_sub(LAST_EVENT_ROOM);
-        let Poll::Ready(run) = self.inner.poll_run(cx, &mut self.pooled, budget) else {
+        let Poll::Ready(run) = self.inner.poll_run(cx, &mut self.pooled, budget, false) else {
             // Woken for nothing (an event for someone else): the buffer is
             // not kept while the stream waits. (A `Pending` run wrote
             // nothing; were it otherwise, the bytes stay for the next run.)
@@ -521,6 +526,52 @@ mod tests {
         let run = frames.next().await.unwrap();
         assert_eq!(run.events(), 1);
         assert_eq!(frames.inner.runs().spares(), 0);
+    }
+
+    /// Followers in the leader's state send its lone events as the same
+    /// shared bytes (no copy each); once a run holds more than one event,
+    /// or the event is too big to keep whole, each writes its own, and
+    /// every stream's bytes stay the same as the leader's.
+    #[tokio::test]
+    async fn lone_events_of_followers_are_the_leaders_bytes_shared() {
+        let hub = Hub::new();
+        let multi = Multiplexer::new(hub.clone());
+        let mut streams = Vec::new();
+        for _ in 0..3 {
+            let subscription = multi.subscribe(MultiRequest::new(TOPICS)).await.unwrap();
+            let mut frames = MultiFrames::from(subscription);
+            frames.next().await.unwrap();
+            streams.push(frames);
+        }
+        let next = |frames: &mut MultiFrames| frames.next().now_or_never().flatten().unwrap();
+        let big = "x".repeat(super::super::steps::MAX_WHOLE);
+        let rounds: [Vec<(&str, &str)>; 4] = [
+            vec![("a", "one")],
+            vec![("a", "two")],
+            vec![("b", "three"), ("a", "four")],
+            vec![("c", &big)],
+        ];
+        for (round, publishes) in rounds.iter().enumerate() {
+            for (topic, data) in publishes {
+                hub.publish(topic, data.to_string()).await.unwrap();
+            }
+            let runs: Vec<MultiRun> = streams.iter_mut().map(next).collect();
+            for run in &runs[1..] {
+                assert_eq!(run.as_bytes(), runs[0].as_bytes(), "round {round}");
+                assert_eq!(run.events(), publishes.len() as u64);
+            }
+            let events = parse_events(runs[0].as_bytes()).unwrap();
+            let sent: Vec<_> = events
+                .iter()
+                .map(|e| (e.event_type.as_str(), e.data.as_str()))
+                .collect();
+            assert_eq!(sent, *publishes, "round {round}");
+            let shared = runs[1].as_bytes().as_ptr() == runs[2].as_bytes().as_ptr();
+            assert_eq!(shared, publishes.len() == 1 && round < 3, "round {round}");
+            for frames in &mut streams {
+                assert!(frames.next().now_or_never().is_none(), "round {round}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -122,12 +122,14 @@
 //! (every anonymous one is the same) to the same topics, started at the same
 //! positions, hold the same cursor, and every event moves them all to the
 //! same next one: the first to take the step leaves it in a table of the
-//! multiplexer (a slot of about 430 bytes per event of the hub's
-//! [buffer](crate::HubConfig::buffer), 64 to 4,096 slots: 110 KB for the
-//! default 256; taken at first use), and the
+//! multiplexer (a slot of about 460 bytes per event of the hub's
+//! [buffer](crate::HubConfig::buffer), 64 to 4,096 slots: 120 KB for the
+//! default 256; taken at first use; plus the event itself, shared, when it
+//! is at most 1 KiB), and the
 //! others copy the cursor's bytes and the event's tail from there (in a
 //! response body, reading the topic's next events straight from its hub
-//! subscription while each is such a step). A step is
+//! subscription while each is such a step; a run of one such event, as a
+//! live stream's usual one, is sent as the shared bytes, with no copy). A step is
 //! found by the subscriber, the cursor's tag, the topic and its position;
 //! a busy slot or another state's step is a miss (the subscription computes
 //! its own), never a wait. A cursor issued this way is byte for byte the one

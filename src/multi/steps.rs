@@ -14,10 +14,12 @@
 //! it: two cursors with the same tag are the same cursor, but with
 //! probability 2^-64), the topic and its new position (compared whole).
 //!
-//! The table is fixed: a slot of about 430 bytes per event a subscriber may
+//! The table is fixed: a slot of about 460 bytes per event a subscriber may
 //! fall behind the hub ([`HubConfig::buffer`](crate::HubConfig::buffer),
-//! between [`MIN_SLOTS`] and [`MAX_SLOTS`]: 110 KB for the default 256),
-//! taken at the first step a subscription leaves. Each slot is taken with
+//! between [`MIN_SLOTS`] and [`MAX_SLOTS`]: 120 KB for the default 256),
+//! taken at the first step a subscription leaves, and in each slot the
+//! step's event whole (body and tail, at most [`MAX_WHOLE`] bytes), shared,
+//! so that a run of just that event goes out without a copy. Each slot is taken with
 //! `try_lock`, so a busy slot or another state's step costs a miss, never a
 //! wait, and no client can make the table grow. Consecutive events of one topic
 //! from one checkpoint take consecutive slots (positions end in a count),
@@ -26,13 +28,13 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::cursor::{Cursor, Moved, MAX_RAW};
 
 /// The fewest slots in a table.
 pub(crate) const MIN_SLOTS: usize = 64;
-/// The most slots in a table (1.8 MB).
+/// The most slots in a table (1.9 MB, and at most 4 MiB of whole events).
 pub(crate) const MAX_SLOTS: usize = 4096;
 
 /// The longest position a step is kept for: a hub id (`<epoch>.<offset>`)
@@ -42,6 +44,11 @@ const MAX_POSITION: usize = 38;
 /// The longest tail a step is kept for: a type line of a name up to 58
 /// bytes with the longest cursor.
 const MAX_TAIL: usize = 192;
+
+/// The longest event a step keeps whole (its body and tail, shared): the
+/// usual live event. The table then holds at most [`MAX_SLOTS`] times this
+/// (4 MiB; 256 KiB for the default 256 slots) beside what the hub holds.
+pub(crate) const MAX_WHOLE: usize = 1024;
 
 /// The steps a multiplexer's subscriptions share.
 pub(crate) struct Steps {
@@ -74,6 +81,9 @@ struct Step {
     /// Where the cursor's text is in the tail, and its length.
     cursor: (u8, u8),
     bytes: [u8; MAX_POSITION + MAX_RAW + MAX_TAIL],
+    /// The whole event (body and tail) as shared bytes, when it is at most
+    /// [`MAX_WHOLE`] long: a run of that one event is sent without a copy.
+    whole: Option<Bytes>,
 }
 
 impl Step {
@@ -171,6 +181,7 @@ impl Steps {
                         tail_len: 0,
                         cursor: (0, 0),
                         bytes: [0; MAX_POSITION + MAX_RAW + MAX_TAIL],
+                        whole: None,
                     })
                 })
                 .collect()
@@ -227,16 +238,43 @@ impl Steps {
         Some((usize::from(step.cursor.0), usize::from(step.cursor.1)))
     }
 
+    /// Takes the step `key` names, if another subscription left it with the
+    /// whole event: moves `cursor` (the one `key` was made from) and returns
+    /// the event's bytes, shared, and where the cursor is in its tail and its
+    /// length. `None` (a miss, or a step kept without
+    /// them) changes nothing: [`Steps::take`] may still find it.
+    #[inline]
+    pub(crate) fn take_whole(
+        &self,
+        key: &StepKey<'_>,
+        cursor: &mut Cursor,
+    ) -> Option<(Bytes, (usize, usize))> {
+        let step = self.slots.get()?[key.at].try_lock().ok()?;
+        if !step.starts(key) {
+            return None;
+        }
+        let whole = step.whole.clone()?;
+        let (raw, _) = step.raw_and_tail()?;
+        cursor.adopt(&step.to, raw);
+        #[cfg(test)]
+        self.taken
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some((
+            whole,
+            (usize::from(step.cursor.0), usize::from(step.cursor.1)),
+        ))
+    }
+
     /// Leaves the step `key` names, which `cursor` took (it computed it
-    /// itself), with `tail` (the cursor's text at `at` in it), for the
-    /// subscriptions that follow. The first step from an event is kept: a
-    /// later one from another state would only take the slot from those who
-    /// follow the first.
+    /// itself), with the event: `body`, then `tail` (the cursor's text at
+    /// `at` in it), for the subscriptions that follow. The first step from
+    /// an event is kept: a later one from another state would only take the
+    /// slot from those who follow the first.
     pub(crate) fn leave(
         &self,
         key: &StepKey<'_>,
         cursor: &Cursor,
-        tail: &[u8],
+        (body, tail): (&[u8], &[u8]),
         at: (usize, usize),
     ) {
         let position = key.position;
@@ -259,6 +297,13 @@ impl Steps {
         let raw_len = cursor.save(&mut step.to, &mut bytes[position_len..]);
         let tail_at = position_len + raw_len;
         bytes[tail_at..tail_at + tail.len()].copy_from_slice(tail);
+        let len = body.len() + tail.len();
+        step.whole = (len <= MAX_WHOLE).then(|| {
+            let mut whole = BytesMut::with_capacity(len);
+            whole.extend_from_slice(body);
+            whole.extend_from_slice(tail);
+            whole.freeze()
+        });
         // Each fits: at most 38, 96 and 192.
         #[allow(clippy::cast_possible_truncation)]
         {
@@ -307,24 +352,32 @@ mod tests {
             .collect()
     }
 
-    /// Everything ready now, read in runs as a response body reads it.
+    /// Everything ready now, read in runs as a response body reads it (a
+    /// lone event of a step left whole as its shared bytes).
     fn runs(stream: &mut MultiSubscription) -> bytes::Bytes {
-        let mut out = bytes::BytesMut::new();
+        let mut all = bytes::BytesMut::new();
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         while !stream.is_idle(&cx) {
-            let budget = out.len() + 512;
-            match stream.poll_run(&mut cx, &mut out, budget) {
+            let mut out = bytes::BytesMut::new();
+            match stream.poll_run(&mut cx, &mut out, 512, true) {
                 std::task::Poll::Ready(Some(_)) => {}
                 _ => break,
             }
+            match stream.take_first() {
+                Some(whole) => {
+                    assert!(out.is_empty());
+                    all.extend_from_slice(&whole);
+                }
+                None => all.extend_from_slice(&out),
+            }
         }
-        out.freeze()
+        all.freeze()
     }
 
     #[test]
     fn a_table_has_a_slot_per_event_of_the_hubs_buffer_and_is_taken_when_used() {
         let size = std::mem::size_of::<std::sync::Mutex<super::Step>>();
-        assert!(size <= 440, "{size} bytes a slot");
+        assert!(size <= 470, "{size} bytes a slot");
         let steps = super::Steps::new(crate::HubConfig::DEFAULT_BUFFER);
         assert_eq!(steps.len, 256);
         assert!(steps.slots.get().is_none());
@@ -397,7 +450,7 @@ mod tests {
                     while !stop.load(Ordering::Relaxed) {
                         let (cursor, tail, at) = if n % 2 == 0 { a } else { b };
                         let index = (n % 2) as u8;
-                        steps.leave(&key_of(index, positions[n % 2]), cursor, tail, *at);
+                        steps.leave(&key_of(index, positions[n % 2]), cursor, (b"", tail), *at);
                         n += 1;
                         // Some room for a reader to find the step whole.
                         for _ in 0..64 {

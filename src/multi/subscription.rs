@@ -191,6 +191,11 @@ pub struct MultiSubscription {
     /// The last run ended with nothing else ready and the parent registered
     /// to be woken: a poll right after it would find nothing.
     ran_dry: bool,
+    /// The run being written may start with a step's whole event, shared
+    /// (see [`Self::poll_run`]).
+    sharing: bool,
+    /// That event, while nothing follows it in the run.
+    first: Option<Bytes>,
 }
 
 /// `now + duration`, saturating at about 30 years.
@@ -234,6 +239,8 @@ impl MultiSubscription {
             expiry: expiry.map(|e| Box::pin(tokio::time::sleep_until(deadline(e)))),
             multi,
             ran_dry: false,
+            sharing: false,
+            first: None,
             subscriber,
             audience,
             phase: Phase::Starting,
@@ -471,7 +478,18 @@ impl MultiSubscription {
         self.topics[i].position.set(position, Some(bytes));
         let start = out.len();
         let lines = body.len();
-        // Another subscription in the same state may have taken this step.
+        // Another subscription in the same state may have taken this step;
+        // a run's first event is then sent as it left it, when it kept it.
+        if self.sharing && out.is_empty() && self.first.is_none() {
+            if let Some((whole, at)) = self.multi.steps.take_whole(&key, &mut self.cursor) {
+                self.first = Some(whole);
+                return Some(Written {
+                    lines,
+                    cursor: (lines + at.0, lines + at.0 + at.1),
+                    named: Named::TypeLine,
+                });
+            }
+        }
         let at = if let Some(at) = self.multi.steps.take(&key, &mut self.cursor, body, out) {
             at
         } else {
@@ -485,8 +503,8 @@ impl MultiSubscription {
             let at = self
                 .cursor
                 .write_tail(Some(index), &self.topics[i].type_line, out);
-            let tail = &out[start + lines..];
-            self.multi.steps.leave(&key, &self.cursor, tail, at);
+            let event = out[start..].split_at(lines);
+            self.multi.steps.leave(&key, &self.cursor, event, at);
             at
         };
         Some(Written {
@@ -526,6 +544,10 @@ impl MultiSubscription {
             let Some(delivery) = hub.try_live() else {
                 break;
             };
+            if let Some(first) = self.first.take() {
+                // Something follows the run's first event: it is written too.
+                out.extend_from_slice(&first);
+            }
             let (header, bytes) = (&delivery.header, delivery.event.as_bytes());
             // Any event but a plain one with a short id is `deliver`'s.
             let position = header
@@ -821,7 +843,40 @@ impl MultiSubscription {
     /// read straight from it (up to its turn), without the checks between
     /// events that [`Self::poll_write`] makes; those run again after it.
     /// The caller asks [`Self::is_idle`] first (before it prepares `out`).
+    ///
+    /// With `share`, a run of one event that another subscription in the
+    /// same state left whole (see [`Steps`](super::steps::Steps)) is not
+    /// written into `out`: it is then left empty, and
+    /// [`Self::take_first`] gives the event's shared bytes.
     pub(crate) fn poll_run(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut BytesMut,
+        budget: usize,
+        share: bool,
+    ) -> Poll<Option<u64>> {
+        self.sharing = share && out.is_empty();
+        let run = self.write_run(cx, out, budget);
+        self.sharing = false;
+        run
+    }
+
+    /// The run's event left whole, after a [`Self::poll_run`] that wrote
+    /// nothing into its buffer.
+    pub(crate) fn take_first(&mut self) -> Option<Bytes> {
+        self.first.take()
+    }
+
+    /// Puts the run's first event, if it was left whole, into `out`: what
+    /// follows it is written there.
+    #[inline]
+    fn unshare(&mut self, out: &mut BytesMut) {
+        if let Some(first) = self.first.take() {
+            out.extend_from_slice(&first);
+        }
+    }
+
+    fn write_run(
         &mut self,
         cx: &mut Context<'_>,
         out: &mut BytesMut,
@@ -849,6 +904,7 @@ impl MultiSubscription {
                 }
                 match self.live.poll_current() {
                     Some((_, (i, Some((event, header))))) => {
+                        self.unshare(out);
                         if self.deliver(usize::from(i), event, header, out).is_some() {
                             events += 1;
                         }
@@ -868,6 +924,7 @@ impl MultiSubscription {
                     break;
                 }
             }
+            self.unshare(out);
             match self.poll_write(cx, out) {
                 Poll::Ready(Some(_)) => events += 1,
                 Poll::Ready(None) if events == 0 => return Poll::Ready(None),
