@@ -65,8 +65,10 @@ const SMALL_RUNS: u8 = 4;
 /// let _body: EventStream<MultiFrames> = multi.subscribe(MultiRequest::new(["a"])).await?.into();
 /// # Ok(()) }
 /// ```
+// `repr(C)`: its own fields, then the subscription's, whose first ones are
+// what a run reads (see `MultiSubscription`): together, a few cache lines.
+#[repr(C)]
 pub struct MultiFrames {
-    inner: MultiSubscription,
     buf: BytesMut,
     /// Small runs in a row (up to [`SMALL_RUNS`]): at [`SMALL_RUNS`], the
     /// buffer is taken [`SMALL_BUFFER`] at a time, [`BUFFER`] below.
@@ -76,6 +78,7 @@ pub struct MultiFrames {
     big: bool,
     /// That buffer, while a run has not taken it.
     pooled: BytesMut,
+    inner: MultiSubscription,
 }
 
 impl MultiFrames {

@@ -19,8 +19,9 @@ const WORDS: usize = CAPACITY / 64;
 
 /// The woken streams, shared with their wakers: one bit per stream, so a
 /// wake costs no lock and no queue (and a delivery touches one small
-/// allocation instead of a queue and its buffer).
-#[repr(C)]
+/// allocation instead of a queue and its buffer). Its 64 bytes are one
+/// cache line: a wake reads the marks and wakes the parent in one.
+#[repr(C, align(64))]
 struct Shared {
     /// Bit `i`: stream `i` was woken and is to be polled.
     ready: [AtomicU64; WORDS],
@@ -353,6 +354,12 @@ mod tests {
     use tokio_stream::wrappers::UnboundedReceiverStream;
 
     use super::*;
+
+    #[test]
+    fn the_shared_marks_and_parent_waker_are_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Shared>(), 64);
+        assert_eq!(std::mem::align_of::<Shared>(), 64);
+    }
 
     async fn next<S: Stream + Unpin>(set: &mut ReadySet<S>) -> Option<(usize, S::Item)> {
         futures_util::future::poll_fn(|cx| set.poll_next_item(cx)).await
