@@ -211,7 +211,10 @@ async fn round(
                     break;
                 }
             }
-            lat
+            // The stream is dropped once every subscriber has every event:
+            // a multi-topic stream's end (64 unsubscribes) is not delivery
+            // and must not delay the last events of the others.
+            (lat, body)
         }));
     }
     drop(done_tx);
@@ -229,9 +232,13 @@ async fn round(
         hub.publish(HOT, payload(seq)).await.unwrap();
     }
     let mut lat = Vec::new();
+    let mut ended = Vec::new();
     for task in tasks {
-        lat.extend(task.await.unwrap());
+        let (got, body) = task.await.unwrap();
+        lat.extend(got);
+        ended.push(body);
     }
+    drop(ended);
     hub.close();
     (rate, lat)
 }
@@ -294,13 +301,15 @@ async fn request(addr: std::net::SocketAddr, path: &str) -> tokio::net::TcpStrea
 
 /// Reads `socket` and hands `on_events` every whole event that came (the
 /// rest waits for the next read), until it returns `false` or the stream
-/// ends.
+/// ends. The caller keeps the connection: closed only once every client has
+/// every event, so that the server's end of a stream (64 unsubscribes for a
+/// multi-topic one) does not delay the last events of the others.
 ///
 /// The client is the instrument, so it is kept cheap and the same for both
 /// contenders: it reads straight into its buffer (no second copy), and the
 /// buffer's pages are touched before the first read, so the burst does not
 /// pay their first-touch faults.
-async fn read_events(mut socket: tokio::net::TcpStream, mut on_events: impl FnMut(&[u8]) -> bool) {
+async fn read_events(socket: &mut tokio::net::TcpStream, mut on_events: impl FnMut(&[u8]) -> bool) {
     use tokio::io::AsyncReadExt;
 
     const READ: usize = 64 * 1024;
@@ -340,13 +349,13 @@ async fn loopback_round(
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();
     for _ in 0..n {
-        let socket = request(addr, kind.path()).await;
+        let mut socket = request(addr, kind.path()).await;
         let published = Arc::clone(&published);
         let done_tx = done_tx.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(paced);
             let (mut seen, mut burst_done) = (0, false);
-            read_events(socket, |events| {
+            read_events(&mut socket, |events| {
                 let mut ignore = Vec::new();
                 let sink = if seen < burst { &mut ignore } else { &mut lat };
                 seen += read_frame(events, seen, start, &published, sink);
@@ -357,7 +366,7 @@ async fn loopback_round(
                 seen < total
             })
             .await;
-            lat
+            (lat, socket)
         }));
     }
     drop(done_tx);
@@ -378,9 +387,13 @@ async fn loopback_round(
         hub.publish(HOT, payload(seq)).await.unwrap();
     }
     let mut lat = Vec::new();
+    let mut ended = Vec::new();
     for task in tasks {
-        lat.extend(task.await.unwrap());
+        let (got, socket) = task.await.unwrap();
+        lat.extend(got);
+        ended.push(socket);
     }
+    drop(ended);
     hub.close();
     server.abort();
     (rate, lat)
@@ -658,11 +671,15 @@ fn client_main(args: &[String]) {
             .map_or(f64::NAN, |(now, start)| now.saturating_sub(start) as f64);
         println!("BURST {done} {cpu}");
         let mut lat = Vec::new();
+        let mut ended = Vec::new();
         for task in tasks {
-            lat.extend(task.await.unwrap());
+            let (got, socket) = task.await.unwrap();
+            lat.extend(got);
+            ended.push(socket);
         }
         lat.sort_unstable();
         println!("LAT {} {}", quantile(&lat, 0.5), quantile(&lat, 0.99));
+        drop(ended);
     });
 }
 
@@ -670,24 +687,25 @@ fn client_main(args: &[String]) {
 /// the kernel says.
 static BURST_CPU: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
 
-/// One client connection: returns the latencies of the paced events.
+/// One client connection: returns the latencies of the paced events, and
+/// the connection, still open.
 async fn client_conn(
     port: u16,
     path: &str,
     burst: usize,
     total: usize,
     burst_tx: &tokio::sync::mpsc::UnboundedSender<u64>,
-) -> Vec<u64> {
+) -> (Vec<u64>, tokio::net::TcpStream) {
     static SENT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"sent\":"));
-    let socket = request(([127, 0, 0, 1], port).into(), path).await;
+    let mut socket = request(([127, 0, 0, 1], port).into(), path).await;
     let mut lat = Vec::with_capacity(total - burst);
     let mut next = 0;
     let number = |s: &[u8]| -> u64 {
         let end = memchr::memchr(b',', s).unwrap_or(s.len());
         std::str::from_utf8(&s[..end]).unwrap().parse().unwrap()
     };
-    read_events(socket, |mut rest| {
+    read_events(&mut socket, |mut rest| {
         let now = now_ns();
         while let Some(at) = DATA.find(rest) {
             rest = &rest[at + DATA.needle().len()..];
@@ -710,7 +728,7 @@ async fn client_conn(
     })
     .await;
     assert_eq!(next, total, "the stream ended at event {next} of {total}");
-    lat
+    (lat, socket)
 }
 
 fn quantile(sorted: &[u64], q: f64) -> f64 {
