@@ -17,9 +17,10 @@
 //! The table is fixed: a slot of about 460 bytes per event a subscriber may
 //! fall behind the hub ([`HubConfig::buffer`](crate::HubConfig::buffer),
 //! between [`MIN_SLOTS`] and [`MAX_SLOTS`]: 120 KB for the default 256),
-//! taken at the first step a subscription leaves, and in each slot the
-//! step's event whole (body and tail, at most [`MAX_WHOLE`] bytes), shared,
-//! so that a run of just that event goes out without a copy. Each slot is taken with
+//! taken at the first step a subscription leaves, and in each slot, once a
+//! follower sent it alone, the step's event whole (body and tail, at most
+//! [`MAX_WHOLE`] bytes), shared, so that the next followers' runs of just
+//! that event go out without a copy. Each slot is taken with
 //! `try_lock`, so a busy slot or another state's step costs a miss, never a
 //! wait, and no client can make the table grow. Consecutive events of one topic
 //! from one checkpoint take consecutive slots (positions end in a count),
@@ -81,8 +82,9 @@ struct Step {
     /// Where the cursor's text is in the tail, and its length.
     cursor: (u8, u8),
     bytes: [u8; MAX_POSITION + MAX_RAW + MAX_TAIL],
-    /// The whole event (body and tail) as shared bytes, when it is at most
-    /// [`MAX_WHOLE`] long: a run of that one event is sent without a copy.
+    /// The whole event (body and tail) as shared bytes, once a follower
+    /// sent it alone (at most [`MAX_WHOLE`] long): the next ones send it
+    /// without a copy.
     whole: Option<Bytes>,
 }
 
@@ -238,20 +240,34 @@ impl Steps {
         Some((usize::from(step.cursor.0), usize::from(step.cursor.1)))
     }
 
-    /// Takes the step `key` names, if another subscription left it with the
-    /// whole event: moves `cursor` (the one `key` was made from) and returns
-    /// the event's bytes, shared, and where the cursor is in its tail and its
-    /// length. `None` (a miss, or a step kept without
-    /// them) changes nothing: [`Steps::take`] may still find it.
+    /// Takes the step `key` names, if another subscription left it, as the
+    /// whole event (`body` then the step's tail) in shared bytes: made by
+    /// the first subscription that takes it so, kept in the slot for the
+    /// others. Moves `cursor` (the one `key` was made from) and returns the
+    /// bytes and where the cursor is in the tail and its length. `None` (a
+    /// miss, or an event over [`MAX_WHOLE`]) changes nothing: [`Steps::take`]
+    /// may still find it.
     #[inline]
     pub(crate) fn take_whole(
         &self,
         key: &StepKey<'_>,
         cursor: &mut Cursor,
+        body: &[u8],
     ) -> Option<(Bytes, (usize, usize))> {
-        let step = self.slots.get()?[key.at].try_lock().ok()?;
+        let mut step = self.slots.get()?[key.at].try_lock().ok()?;
         if !step.starts(key) {
             return None;
+        }
+        if step.whole.is_none() {
+            let (_, tail) = step.raw_and_tail()?;
+            let len = body.len() + tail.len();
+            if len > MAX_WHOLE {
+                return None;
+            }
+            let mut whole = BytesMut::with_capacity(len);
+            whole.extend_from_slice(body);
+            whole.extend_from_slice(tail);
+            step.whole = Some(whole.freeze());
         }
         let whole = step.whole.clone()?;
         let (raw, _) = step.raw_and_tail()?;
@@ -266,15 +282,15 @@ impl Steps {
     }
 
     /// Leaves the step `key` names, which `cursor` took (it computed it
-    /// itself), with the event: `body`, then `tail` (the cursor's text at
-    /// `at` in it), for the subscriptions that follow. The first step from
-    /// an event is kept: a later one from another state would only take the
-    /// slot from those who follow the first.
+    /// itself), with `tail` (the cursor's text at `at` in it), for the
+    /// subscriptions that follow. The first step from an event is kept: a
+    /// later one from another state would only take the slot from those who
+    /// follow the first.
     pub(crate) fn leave(
         &self,
         key: &StepKey<'_>,
         cursor: &Cursor,
-        (body, tail): (&[u8], &[u8]),
+        tail: &[u8],
         at: (usize, usize),
     ) {
         let position = key.position;
@@ -297,13 +313,9 @@ impl Steps {
         let raw_len = cursor.save(&mut step.to, &mut bytes[position_len..]);
         let tail_at = position_len + raw_len;
         bytes[tail_at..tail_at + tail.len()].copy_from_slice(tail);
-        let len = body.len() + tail.len();
-        step.whole = (len <= MAX_WHOLE).then(|| {
-            let mut whole = BytesMut::with_capacity(len);
-            whole.extend_from_slice(body);
-            whole.extend_from_slice(tail);
-            whole.freeze()
-        });
+        // Made by the first follower that sends it alone: a subscription
+        // nobody follows allocates nothing more per event.
+        step.whole = None;
         // Each fits: at most 38, 96 and 192.
         #[allow(clippy::cast_possible_truncation)]
         {
@@ -450,7 +462,7 @@ mod tests {
                     while !stop.load(Ordering::Relaxed) {
                         let (cursor, tail, at) = if n % 2 == 0 { a } else { b };
                         let index = (n % 2) as u8;
-                        steps.leave(&key_of(index, positions[n % 2]), cursor, (b"", tail), *at);
+                        steps.leave(&key_of(index, positions[n % 2]), cursor, tail, *at);
                         n += 1;
                         // Some room for a reader to find the step whole.
                         for _ in 0..64 {

@@ -492,7 +492,7 @@ impl MultiSubscription {
         // Another subscription in the same state may have taken this step;
         // a run's first event is then sent as it left it, when it kept it.
         if self.sharing && out.is_empty() && self.first.is_none() {
-            if let Some((whole, at)) = self.steps.take_whole(&key, &mut self.cursor) {
+            if let Some((whole, at)) = self.steps.take_whole(&key, &mut self.cursor, body) {
                 self.first = Some(whole);
                 return Some(Written {
                     lines,
@@ -514,8 +514,8 @@ impl MultiSubscription {
             let at = self
                 .cursor
                 .write_tail(Some(index), &self.topics[i].type_line, out);
-            let event = out[start..].split_at(lines);
-            self.steps.leave(&key, &self.cursor, event, at);
+            let tail = &out[start + lines..];
+            self.steps.leave(&key, &self.cursor, tail, at);
             at
         };
         Some(Written {
@@ -555,10 +555,8 @@ impl MultiSubscription {
             let Some(delivery) = hub.try_live() else {
                 break;
             };
-            if let Some(first) = self.first.take() {
-                // Something follows the run's first event: it is written too.
-                out.extend_from_slice(&first);
-            }
+            // Something follows the run's first event: it is written too.
+            unshare(&mut self.first, out);
             let (header, bytes) = (&delivery.header, delivery.event.as_bytes());
             // Any event but a plain one with a short id is `deliver`'s.
             let position = header
@@ -733,6 +731,15 @@ enum Line {
     Static(&'static [u8]),
 }
 
+/// Puts a run's first event, if it was left whole (`first`), into `out`:
+/// what follows it is written there.
+#[inline]
+fn unshare(first: &mut Option<Bytes>, out: &mut BytesMut) {
+    if let Some(first) = first.take() {
+        out.extend_from_slice(&first);
+    }
+}
+
 /// The reason of a hub gap event: its first data line.
 fn gap_reason<'a>(bytes: &'a [u8], header: &Header) -> &'a [u8] {
     let rest = bytes.get(header.body()).unwrap_or_default();
@@ -878,15 +885,6 @@ impl MultiSubscription {
         self.first.take()
     }
 
-    /// Puts the run's first event, if it was left whole, into `out`: what
-    /// follows it is written there.
-    #[inline]
-    fn unshare(&mut self, out: &mut BytesMut) {
-        if let Some(first) = self.first.take() {
-            out.extend_from_slice(&first);
-        }
-    }
-
     fn write_run(
         &mut self,
         cx: &mut Context<'_>,
@@ -915,7 +913,7 @@ impl MultiSubscription {
                 }
                 match self.live.poll_current() {
                     Some((_, (i, Some((event, header))))) => {
-                        self.unshare(out);
+                        unshare(&mut self.first, out);
                         if self.deliver(usize::from(i), event, header, out).is_some() {
                             events += 1;
                         }
@@ -935,7 +933,7 @@ impl MultiSubscription {
                     break;
                 }
             }
-            self.unshare(out);
+            unshare(&mut self.first, out);
             match self.poll_write(cx, out) {
                 Poll::Ready(Some(_)) => events += 1,
                 Poll::Ready(None) if events == 0 => return Poll::Ready(None),
@@ -1012,12 +1010,6 @@ mod tests {
         assert_eq!(priming.topic(), None);
         assert_eq!(stream.starting.capacity(), 0);
     }
-}
-#[cfg(test)]
-mod layout {
-    use std::mem::{offset_of, size_of};
-
-    use super::MultiSubscription;
 
     /// What a delivery reads of a subscription (its flags, ready set, topics,
     /// step table, then the cursor, whose own first bytes are what a step
@@ -1026,6 +1018,10 @@ mod layout {
     /// cache miss.
     #[test]
     fn what_a_delivery_reads_comes_first() {
+        use std::mem::{offset_of, size_of};
+
+        use super::MultiSubscription;
+
         let cursor = offset_of!(MultiSubscription, cursor);
         assert!(cursor <= 256, "{cursor}");
         assert!(offset_of!(MultiSubscription, multi) > cursor);
