@@ -289,7 +289,10 @@ async fn the_rooms_page_follows_three_rooms_on_one_event_source_across_server_dr
                         message: format!("{room}-{round}"),
                     };
                     app::publish(&hub, room, message).await?;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    // 75 publishes over at least 1.5 s: whatever the page's
+                    // start, the server cuts its stream (every 300 ms, then a
+                    // 100 ms retry) at least twice while they flow.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
 
