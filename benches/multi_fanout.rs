@@ -14,8 +14,11 @@
 //! --control fifo:PATH -D -1` control FIFO: the pinned scenario writes
 //! `enable` to it as its burst starts and `disable` once the client has it,
 //! so a profile holds the burst alone; or its paced events alone with
-//! `SSE_BENCH_PERF_PHASE=paced`). Under `cargo test --all-targets` it
-//! smoke-runs 20 subscribers.
+//! `SSE_BENCH_PERF_PHASE=paced`), `SSE_BENCH_PUBLISHER` (`thread`: in
+//! process, publish from the thread that waits for the round, a third busy
+//! thread beside the two workers, as rounds up to the twelfth did; by
+//! default the in-process publisher is a task on the workers). Under
+//! `cargo test --all-targets` it smoke-runs 20 subscribers.
 //!
 //! Every subscriber is a task draining an `EventStream` body frame by frame,
 //! as hyper would (no socket: this measures the crate's own cost), and checks
@@ -25,6 +28,12 @@
 //!
 //! - **single**: `hub.subscribe("hot")`;
 //! - **multi**: `Multiplexer::subscribe` on `hot` plus 63 idle topics.
+//!
+//! The publisher is a task on the same two worker threads, as a handler or a
+//! relay publishes in a server. (Publishing from the thread that waits for
+//! the round made a third busy thread on two cores: every wake crossed
+//! threads, and multi's paced p99 came out either ~1.0x or ~1.5x of single's
+//! from one round to the next; `SSE_BENCH_PUBLISHER=thread` brings that back.)
 //!
 //! The same two contenders then run over **loopback HTTP**: a real axum
 //! server and `N` HTTP/1.0 clients on TCP in this process (sharing its two
@@ -768,6 +777,7 @@ fn main() {
         .unwrap();
     println!("multi_fanout: {n} subscribers, burst {burst}, paced {paced}, {rounds} rounds");
     let wanted = std::env::var("SSE_BENCH_SCENARIO").unwrap_or_default();
+    let publisher_thread = std::env::var("SSE_BENCH_PUBLISHER").is_ok_and(|p| p == "thread");
     // Counted before this process pins itself to one CPU.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let client_cpu = usize::from(cores > 1);
@@ -840,8 +850,13 @@ fn main() {
                 } else {
                     let (r, mut lat) = if scenario == "loopback" {
                         rt.block_on(loopback_round(kind, n, burst, socket_paced))
-                    } else {
+                    } else if publisher_thread {
                         rt.block_on(round(kind, n, burst, (paced, period)))
+                    } else {
+                        // The publisher as a task on the two workers, as a
+                        // handler or a relay publishes in a server.
+                        rt.block_on(rt.spawn(round(kind, n, burst, (paced, period))))
+                            .expect("the in-process round panicked")
                     };
                     lat.sort_unstable();
                     (r, quantile(&lat, 0.5), quantile(&lat, 0.99))
