@@ -14,10 +14,8 @@
 //! --control fifo:PATH -D -1` control FIFO: the pinned scenario writes
 //! `enable` to it as its burst starts and `disable` once the client has it,
 //! so a profile holds the burst alone; or its paced events alone with
-//! `SSE_BENCH_PERF_PHASE=paced`), `SSE_BENCH_PUBLISHER` (`thread`: in
-//! process, publish from the thread that waits for the round, a third busy
-//! thread beside the two workers, as rounds up to the twelfth did; by
-//! default the in-process publisher is a task on the workers). Under
+//! `SSE_BENCH_PERF_PHASE=paced`), `SSE_BENCH_PUBLISHER` (`task` or
+//! `thread`: only that placement of the publisher, see below). Under
 //! `cargo test --all-targets` it smoke-runs 20 subscribers.
 //!
 //! Every subscriber is a task draining an `EventStream` body frame by frame,
@@ -29,11 +27,15 @@
 //! - **single**: `hub.subscribe("hot")`;
 //! - **multi**: `Multiplexer::subscribe` on `hot` plus 63 idle topics.
 //!
-//! The publisher is a task on the same two worker threads, as a handler or a
-//! relay publishes in a server. (Publishing from the thread that waits for
-//! the round made a third busy thread on two cores: every wake crossed
-//! threads, and multi's paced p99 came out either ~1.0x or ~1.5x of single's
-//! from one round to the next; `SSE_BENCH_PUBLISHER=thread` brings that back.)
+//! The publisher runs in two places, each with its own verdict: as a task
+//! on the same two worker threads, as a handler or a relay publishes in a
+//! server, and (`publisher thread`) on the thread that waits for the round,
+//! a third busy thread on two cores, as every round up to the twelfth did.
+//! Neither is the one true setup: the thread makes every wake cross threads
+//! (multi's paced p99 came out either ~1.0x or ~1.5x of single's from one
+//! round to the next), while the task, publishing its burst without a
+//! yield, keeps one worker busy waking subscribers while the other serves
+//! them.
 //!
 //! The same two contenders then run over **loopback HTTP**: a real axum
 //! server and `N` HTTP/1.0 clients on TCP in this process (sharing its two
@@ -747,6 +749,21 @@ fn quantile(sorted: &[u64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize] as f64
 }
 
+/// Runs a round, whose own task publishes, on `rt`: as a task on its
+/// workers, as a handler or a relay publishes in a server, or on this
+/// thread (`on_this_thread`), a third busy thread beside the two workers.
+fn publish_on<F>(rt: &tokio::runtime::Runtime, on_this_thread: bool, round: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if on_this_thread {
+        rt.block_on(round)
+    } else {
+        rt.block_on(rt.spawn(round)).expect("the round panicked")
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--client") {
@@ -777,18 +794,32 @@ fn main() {
         .unwrap();
     println!("multi_fanout: {n} subscribers, burst {burst}, paced {paced}, {rounds} rounds");
     let wanted = std::env::var("SSE_BENCH_SCENARIO").unwrap_or_default();
-    let publisher_thread = std::env::var("SSE_BENCH_PUBLISHER").is_ok_and(|p| p == "thread");
+    let placement = std::env::var("SSE_BENCH_PUBLISHER").unwrap_or_default();
     // Counted before this process pins itself to one CPU.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let client_cpu = usize::from(cores > 1);
     // Pinning is for the whole process, so the pinned scenario runs last.
-    for scenario in ["process", "loopback", "pinned"] {
+    for (scenario, publisher_thread) in [
+        ("process", false),
+        ("process", true),
+        ("loopback", false),
+        ("loopback", true),
+        ("pinned", false),
+    ] {
         if !wanted.is_empty() && wanted != scenario {
             continue;
         }
-        let title = match scenario {
-            "process" => "in process (no socket)",
-            "loopback" => "loopback HTTP",
+        if scenario != "pinned"
+            && !placement.is_empty()
+            && placement != ["task", "thread"][usize::from(publisher_thread)]
+        {
+            continue;
+        }
+        let title = match (scenario, publisher_thread) {
+            ("process", false) => "in process (no socket)",
+            ("process", true) => "in process, publisher thread",
+            ("loopback", false) => "loopback HTTP",
+            ("loopback", true) => "loopback HTTP, publisher thread",
             _ => "pinned processes, loopback HTTP",
         };
         let pinned_rt = (scenario == "pinned").then(|| {
@@ -849,14 +880,17 @@ fn main() {
                     (got.rate, got.p50_ns, got.p99_ns)
                 } else {
                     let (r, mut lat) = if scenario == "loopback" {
-                        rt.block_on(loopback_round(kind, n, burst, socket_paced))
-                    } else if publisher_thread {
-                        rt.block_on(round(kind, n, burst, (paced, period)))
+                        publish_on(
+                            &rt,
+                            publisher_thread,
+                            loopback_round(kind, n, burst, socket_paced),
+                        )
                     } else {
-                        // The publisher as a task on the two workers, as a
-                        // handler or a relay publishes in a server.
-                        rt.block_on(rt.spawn(round(kind, n, burst, (paced, period))))
-                            .expect("the in-process round panicked")
+                        publish_on(
+                            &rt,
+                            publisher_thread,
+                            round(kind, n, burst, (paced, period)),
+                        )
                     };
                     lat.sort_unstable();
                     (r, quantile(&lat, 0.5), quantile(&lat, 0.99))
