@@ -32,8 +32,8 @@
 //! server, and (`publisher thread`) on the thread that waits for the round,
 //! a third busy thread on two cores, as every round up to the twelfth did.
 //! Neither is the one true setup: the thread makes every wake cross threads
-//! (multi's paced p99 came out either ~1.0x or ~1.5x of single's from one
-//! round to the next), while the task, publishing its burst without a
+//! (multi's paced p99 came out either ~1.0x or 1.4x-1.9x of single's from
+//! one round to the next), while the task, publishing its burst without a
 //! yield, keeps one worker busy waking subscribers while the other serves
 //! them.
 //!
@@ -787,6 +787,16 @@ fn main() {
                 .max(1) as u64,
         ),
     );
+    // `Some(true)`: only the publisher on this thread; `Some(false)`: only as a task.
+    let placement = match std::env::var("SSE_BENCH_PUBLISHER").as_deref() {
+        Err(_) | Ok("") => None,
+        Ok("task") => Some(false),
+        Ok("thread") => Some(true),
+        Ok(other) => {
+            eprintln!("SSE_BENCH_PUBLISHER is `task` or `thread`, not `{other}`");
+            std::process::exit(2);
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -794,7 +804,6 @@ fn main() {
         .unwrap();
     println!("multi_fanout: {n} subscribers, burst {burst}, paced {paced}, {rounds} rounds");
     let wanted = std::env::var("SSE_BENCH_SCENARIO").unwrap_or_default();
-    let placement = std::env::var("SSE_BENCH_PUBLISHER").unwrap_or_default();
     // Counted before this process pins itself to one CPU.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let client_cpu = usize::from(cores > 1);
@@ -809,10 +818,7 @@ fn main() {
         if !wanted.is_empty() && wanted != scenario {
             continue;
         }
-        if scenario != "pinned"
-            && !placement.is_empty()
-            && placement != ["task", "thread"][usize::from(publisher_thread)]
-        {
+        if scenario != "pinned" && placement.is_some_and(|thread| thread != publisher_thread) {
             continue;
         }
         let title = match (scenario, publisher_thread) {
